@@ -1,0 +1,1 @@
+//! deploy-sdk: filled by its own issue.

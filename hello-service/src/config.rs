@@ -1,0 +1,162 @@
+//! Runtime configuration from the environment, checked up front so a bad value stops the
+//! process at once with a one-line message naming the variable (exit code 2).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::DEFAULT_GREETING;
+
+/// Everything the server reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `GREETING`: the text before the name in `/hello/{name}`.
+    pub greeting: String,
+    /// `PORT`: the TCP port to listen on, on all interfaces.
+    pub port: u16,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// `RUST_LOG`: the log filter (`info` by default; `info,access=off` silences access lines).
+    pub log_filter: String,
+}
+
+/// The port the server listens on when `PORT` is unset.
+pub const DEFAULT_PORT: u16 = 8080;
+/// Under ECS's default 30 s `stopTimeout`, so the drain ends before SIGKILL.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
+/// The log filter when `RUST_LOG` is unset.
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+/// A configuration variable that has a value the server cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What was wrong and what is expected.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let greeting = match lookup("GREETING") {
+            None => DEFAULT_GREETING.to_owned(),
+            Some(g) if g.trim().is_empty() => {
+                return Err(ConfigError {
+                    variable: "GREETING",
+                    problem: "it is empty; unset it to use the default greeting".into(),
+                });
+            }
+            Some(g) => g,
+        };
+        let port = match lookup("PORT") {
+            None => DEFAULT_PORT,
+            Some(raw) => parse_port(&raw)?,
+        };
+        let shutdown_timeout = match lookup("SHUTDOWN_TIMEOUT_SECS") {
+            None => Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs) if secs <= 3600 => Duration::from_secs(secs),
+                _ => {
+                    return Err(ConfigError {
+                        variable: "SHUTDOWN_TIMEOUT_SECS",
+                        problem: format!(
+                            "expected whole seconds from 0 to 3600, got {raw:?}; keep it under the container's stopTimeout (ECS default 30)"
+                        ),
+                    });
+                }
+            },
+        };
+        let log_filter = lookup("RUST_LOG").unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
+        Ok(Config {
+            greeting,
+            port,
+            shutdown_timeout,
+            log_filter,
+        })
+    }
+}
+
+/// Parses a `PORT` value (1–65535).
+pub fn parse_port(raw: &str) -> Result<u16, ConfigError> {
+    match raw.trim().parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(ConfigError {
+            variable: "PORT",
+            problem: format!("expected a TCP port number from 1 to 65535, got {raw:?}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let cfg = config(&[]).unwrap();
+        assert_eq!(cfg.greeting, "Hello AWS ECS!");
+        assert_eq!(cfg.port, 8080);
+        assert_eq!(cfg.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(cfg.log_filter, "info");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (vars, variable) in [
+            (&[("PORT", "not-a-port")][..], "PORT"),
+            (&[("PORT", "0")][..], "PORT"),
+            (&[("PORT", "65536")][..], "PORT"),
+            (
+                &[("SHUTDOWN_TIMEOUT_SECS", "-1")][..],
+                "SHUTDOWN_TIMEOUT_SECS",
+            ),
+            (
+                &[("SHUTDOWN_TIMEOUT_SECS", "5000")][..],
+                "SHUTDOWN_TIMEOUT_SECS",
+            ),
+            (&[("GREETING", "  ")][..], "GREETING"),
+        ] {
+            let err = config(vars).unwrap_err();
+            assert_eq!(err.variable, variable, "{vars:?}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("invalid {variable}: ")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_are_read() {
+        let cfg = config(&[
+            ("GREETING", "Hi"),
+            ("PORT", " 9000 "),
+            ("SHUTDOWN_TIMEOUT_SECS", "3"),
+        ])
+        .unwrap();
+        assert_eq!((cfg.greeting.as_str(), cfg.port), ("Hi", 9000));
+        assert_eq!(cfg.shutdown_timeout, Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,1 @@
+//! local-ecs: filled by its own issue.
