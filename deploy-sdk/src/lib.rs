@@ -1,1 +1,15 @@
-//! deploy-sdk: filled by its own issue.
+//! deploy-sdk: rolling updates on Amazon ECS that never call a rollback a success.
+
+#![warn(missing_docs)]
+
+mod aws;
+pub mod ecr;
+mod error;
+pub mod image;
+pub mod registry;
+pub mod rollout;
+mod secret;
+
+pub use aws::{AwsOptions, Clients, MAX_ATTEMPTS, load_sdk_config};
+pub use error::{Error, Result};
+pub use secret::Secret;
