@@ -163,7 +163,7 @@ pub enum Error {
     Http(String),
 
     /// Any other AWS API failure.
-    #[error("{action} failed: {message}")]
+    #[error("{action} failed: {}{message}", code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())]
     Aws {
         /// The API action, e.g. `ecs:DescribeServices`.
         action: String,
@@ -239,6 +239,7 @@ impl Error {
                     || code == "ServerException"
                     || code == "ServiceUnavailable"
                     || code == "InternalFailure"
+                    || code == "Timeout"
             }
             Error::Aws { code: None, .. } | Error::Http(_) => true,
             _ => false,

@@ -432,7 +432,17 @@ pub fn watch(
         loop {
             let now = Instant::now();
             planner.record_call(now);
-            let signal = match watcher.poll(&clients).await {
+            // One poll (with the SDK's retries) may not outlast the timeout either.
+            let remaining = options.timeout.saturating_sub(begun.elapsed());
+            let polled = match tokio::time::timeout(remaining, watcher.poll(&clients)).await {
+                Ok(polled) => polled,
+                Err(_) => Err(Error::Aws {
+                    action: "ecs:DescribeServices".into(),
+                    code: Some("Timeout".into()),
+                    message: "no answer before the watch timed out".into(),
+                }),
+            };
+            let signal = match polled {
                 Ok(events) => {
                     let mut outcome = false;
                     for event in events.events {
@@ -727,5 +737,268 @@ impl StoppedTask {
                 .stopped_at()
                 .and_then(|t| SystemTime::try_from(*t).ok()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::ServiceRef;
+
+    fn d(
+        id: &str,
+        status: &str,
+        td: &str,
+        counts: (i32, i32, i32),
+        state: Option<&str>,
+    ) -> DeploymentSnapshot {
+        DeploymentSnapshot {
+            id: id.into(),
+            status: status.into(),
+            task_definition: td.into(),
+            desired: counts.0,
+            pending: counts.1,
+            running: counts.2,
+            failed: 0,
+            rollout_state: state.map(str::to_owned),
+            rollout_state_reason: state
+                .filter(|s| *s == "FAILED")
+                .map(|_| "circuit breaker: tasks failed to start".to_owned()),
+            created_at: None,
+            updated_at: None,
+        }
+    }
+
+    fn started(rollback: bool) -> StartedDeployment {
+        StartedDeployment {
+            service: ServiceRef::new("c", "s"),
+            deployment_id: "ours".into(),
+            task_definition: "td:2".into(),
+            previous_task_definition: Some("td:1".into()),
+            created_at: SystemTime::UNIX_EPOCH,
+            is_new: true,
+            circuit_breaker_rollback: rollback,
+        }
+    }
+
+    #[test]
+    fn the_judge() {
+        use Verdict::*;
+        let rolled_back = |by: &str| RolledBack {
+            to: "td:1".into(),
+            by: Some(by.into()),
+            reason: String::new(),
+        };
+        let cases: Vec<(&str, Vec<DeploymentSnapshot>, bool, Verdict)> = vec![
+            (
+                "in progress",
+                vec![
+                    d("ours", "PRIMARY", "td:2", (2, 2, 0), Some("IN_PROGRESS")),
+                    d("old", "ACTIVE", "td:1", (2, 0, 2), Some("COMPLETED")),
+                ],
+                false,
+                InProgress,
+            ),
+            (
+                "completed and primary",
+                vec![d("ours", "PRIMARY", "td:2", (2, 0, 2), Some("COMPLETED"))],
+                false,
+                Completed,
+            ),
+            (
+                "failed, no rollback",
+                vec![d("ours", "PRIMARY", "td:2", (2, 0, 0), Some("FAILED"))],
+                false,
+                Failed {
+                    reason: "circuit breaker: tasks failed to start".into(),
+                },
+            ),
+            (
+                "failed, rollback expected",
+                vec![d("ours", "PRIMARY", "td:2", (2, 0, 0), Some("FAILED"))],
+                true,
+                AwaitingRollback {
+                    reason: "circuit breaker: tasks failed to start".into(),
+                },
+            ),
+            (
+                "rolled back, ours still listed",
+                vec![
+                    d("rb", "PRIMARY", "td:1", (2, 0, 2), Some("IN_PROGRESS")),
+                    d("ours", "ACTIVE", "td:2", (0, 0, 0), Some("FAILED")),
+                ],
+                true,
+                rolled_back("rb"),
+            ),
+            (
+                "stable on the old revision, ours gone",
+                vec![d("rb", "PRIMARY", "td:1", (2, 0, 2), Some("COMPLETED"))],
+                true,
+                rolled_back("rb"),
+            ),
+            (
+                "superseded by another revision",
+                vec![
+                    d("next", "PRIMARY", "td:3", (2, 0, 0), Some("IN_PROGRESS")),
+                    d("ours", "ACTIVE", "td:2", (2, 0, 2), Some("IN_PROGRESS")),
+                ],
+                false,
+                RolledBack {
+                    to: "td:3".into(),
+                    by: Some("next".into()),
+                    reason: String::new(),
+                },
+            ),
+            (
+                "superseded, same revision",
+                vec![
+                    d("again", "PRIMARY", "td:2", (2, 0, 0), Some("IN_PROGRESS")),
+                    d("ours", "ACTIVE", "td:2", (2, 0, 2), None),
+                ],
+                false,
+                Failed {
+                    reason: "superseded by deployment again (same task definition)".into(),
+                },
+            ),
+            (
+                "vanished, same revision primary",
+                vec![d("again", "PRIMARY", "td:2", (2, 0, 2), Some("COMPLETED"))],
+                false,
+                Failed {
+                    reason: "deployment ours disappeared; again is PRIMARY now".into(),
+                },
+            ),
+            (
+                "no rolloutState: alone and full",
+                vec![d("ours", "PRIMARY", "td:2", (2, 0, 2), None)],
+                false,
+                Completed,
+            ),
+            (
+                "no rolloutState: old still there",
+                vec![
+                    d("ours", "PRIMARY", "td:2", (2, 0, 2), None),
+                    d("old", "ACTIVE", "td:1", (0, 0, 1), None),
+                ],
+                false,
+                InProgress,
+            ),
+            (
+                "no rolloutState: not full",
+                vec![d("ours", "PRIMARY", "td:2", (2, 1, 1), None)],
+                false,
+                InProgress,
+            ),
+        ];
+        for (name, table, rollback, want) in cases {
+            let got = judge(&table, &started(rollback));
+            // Reasons of rollbacks are prose; compare the rest.
+            let strip = |v: Verdict| match v {
+                RolledBack { to, by, .. } => RolledBack {
+                    to,
+                    by,
+                    reason: String::new(),
+                },
+                other => other,
+            };
+            assert_eq!(strip(got), want, "{name}");
+        }
+    }
+
+    /// Simulates a watch that sees nothing change, on a virtual clock.
+    fn quiet_run(
+        planner: &mut PollPlanner,
+        start: Instant,
+        for_secs: u64,
+        signal: PollSignal,
+    ) -> Vec<Duration> {
+        let mut now = start;
+        let mut offsets = Vec::new();
+        while now < start + Duration::from_secs(for_secs) {
+            planner.record_call(now);
+            offsets.push(now - start);
+            now += planner.next_delay(now, signal);
+        }
+        offsets
+    }
+
+    #[test]
+    fn polls_eagerly_then_backs_off_to_the_maximum() {
+        let mut planner = PollPlanner::new(Duration::from_secs(1), Duration::from_secs(5), 20);
+        let calls = quiet_run(&mut planner, Instant::now(), 120, PollSignal::default());
+        let gaps: Vec<f64> = calls
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs_f64())
+            .collect();
+        assert_eq!(
+            &gaps[..3],
+            &[1.0, 1.0, 1.0],
+            "about every second right after the update"
+        );
+        assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
+        assert!(gaps.iter().all(|g| *g <= 5.0), "{gaps:?}");
+        assert!(
+            calls.len() <= 2 * 20,
+            "{} calls in two minutes",
+            calls.len()
+        );
+    }
+
+    #[test]
+    fn changes_reset_to_the_minimum_and_the_budget_holds() {
+        let mut planner = PollPlanner::new(Duration::from_secs(1), Duration::from_secs(5), 20);
+        let start = Instant::now();
+        let changing = PollSignal {
+            changed: true,
+            ..PollSignal::default()
+        };
+        let calls = quiet_run(&mut planner, start, 180, changing);
+        // Something changes on every poll for 3 minutes: never more than 20 calls in any 60 s.
+        for (i, t) in calls.iter().enumerate() {
+            let in_window = calls[i..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_secs(60))
+                .count();
+            assert!(in_window <= 20, "{in_window} calls in the 60 s from {t:?}");
+        }
+        assert!(
+            calls.len() >= 55,
+            "the budget is used, not wasted: {}",
+            calls.len()
+        );
+    }
+
+    #[test]
+    fn the_end_game_polls_just_before_the_expected_end() {
+        let mut planner = PollPlanner::new(Duration::from_secs(1), Duration::from_secs(5), 20);
+        let start = Instant::now();
+        quiet_run(&mut planner, start, 30, PollSignal::default());
+        // Old targets drain for 12 s from now: sleep up to 5 s at a time, then poll each second
+        // from a second before the end.
+        let now = start + Duration::from_secs(30);
+        let eta = now + Duration::from_secs(12);
+        let signal = PollSignal {
+            endgame: true,
+            eta: Some(eta),
+            ..PollSignal::default()
+        };
+        let mut t = now;
+        let mut gaps = Vec::new();
+        while t < eta + Duration::from_secs(3) {
+            planner.record_call(t);
+            let gap = planner.next_delay(t, signal);
+            gaps.push(gap.as_secs_f64());
+            t += gap;
+        }
+        assert_eq!(gaps[0], 5.0, "{gaps:?}");
+        assert!(gaps.iter().rev().take(3).all(|g| *g == 1.0), "{gaps:?}");
+        let polled_near_end = gaps
+            .iter()
+            .scan(0.0, |acc, g| {
+                *acc += g;
+                Some(*acc)
+            })
+            .any(|at| (11.0..=12.5).contains(&at));
+        assert!(polled_near_end, "{gaps:?}");
     }
 }
