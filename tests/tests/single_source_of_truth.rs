@@ -1,4 +1,4 @@
-//! One source of truth for what the deploy tooling and the infrastructure must agree on.
+//! One source of truth for what the deploy tooling, the image and the infrastructure must agree on.
 //!
 //! `deploy.toml` names the container and its port (and the cluster, service and repository);
 //! hello-service's default port, the Dockerfile's EXPOSE, buildspec.yml's image definition and
@@ -603,4 +603,76 @@ fn containers_get_time_to_drain() {
             );
         }
     }
+}
+
+/// The image's binary path (shared with the Docker-less image builder) is where the Dockerfile
+/// puts the binary, what the image runs, and what both health checks call.
+#[test]
+fn the_binary_path_is_the_same_everywhere() {
+    const BINARY: &str = "/usr/local/bin/hello-service";
+    // One instruction a line: continuation lines joined.
+    let dockerfile = read("Dockerfile").replace("\\\n", " ");
+    let instruction = |prefix: &str| -> &str {
+        dockerfile
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("the Dockerfile has no `{prefix}` instruction"))
+    };
+    // Exec form: the JSON array after `keyword`.
+    let exec_form = |line: &str, keyword: &str| -> Vec<String> {
+        let at = line
+            .find(&format!("{keyword} ["))
+            .unwrap_or_else(|| panic!("not in exec form: {line}"));
+        serde_norway::from_str(&line[at + keyword.len()..])
+            .unwrap_or_else(|e| panic!("not a JSON array ({e}): {line}"))
+    };
+    let copy = instruction("COPY --from=builder");
+    assert_eq!(
+        copy.split_whitespace().last(),
+        Some(BINARY),
+        "Dockerfile: {copy}"
+    );
+    let entrypoint = exec_form(instruction("ENTRYPOINT"), "ENTRYPOINT");
+    assert_eq!(entrypoint, [BINARY], "Dockerfile ENTRYPOINT");
+    let healthcheck = exec_form(instruction("HEALTHCHECK"), "CMD");
+    assert_eq!(
+        healthcheck,
+        [BINARY, "healthcheck"],
+        "Dockerfile HEALTHCHECK"
+    );
+
+    let infra = Infra::load();
+    let mut checked = 0;
+    for (t, name, props) in infra.resources("AWS::ECS::TaskDefinition") {
+        for c in props["ContainerDefinitions"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let command: Vec<String> = c["HealthCheck"]["Command"]
+                .as_sequence()
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: {name}: a container without a HealthCheck command",
+                        t.file
+                    )
+                })
+                .iter()
+                .map(|v| {
+                    infra
+                        .resolve(t, v)
+                        .unwrap_or_else(|e| panic!("{}: {name}: {e}", t.file))
+                })
+                .collect();
+            assert_eq!(
+                command,
+                ["CMD", BINARY, "healthcheck"],
+                "{}: {name} HealthCheck",
+                t.file
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no container definitions in infra/");
 }
