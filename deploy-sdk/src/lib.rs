@@ -1,1 +1,115 @@
-//! deploy-sdk: filled by its own issue.
+//! # deploy-sdk: rolling updates on Amazon ECS that never call a rollback a success
+//!
+//! Ship a service to ECS from Rust: register a new task-definition revision with new images,
+//! update the service, watch the rollout as a stream of typed events, judge the outcome the
+//! way ECS means it, roll back, and prove through the load balancer that the new build
+//! answers.
+//!
+//! What it gets right that waiters and most deploy tools get wrong (see the reference in
+//! `shared/ecs-rolling-update.md`):
+//! - It tracks the deployment **its own** `UpdateService` created and judges that one: done
+//!   means that deployment is `COMPLETED` and still `PRIMARY`. A service that is "stable"
+//!   because the circuit breaker rolled back is reported as [`rollout::Outcome::RolledBack`],
+//!   never as success.
+//! - It reads target health per deployment and stopped-task reasons while it watches, and
+//!   verifies the answers the load balancer actually gives.
+//! - It polls about every second when things move and backs off to 5 s when they don't, so
+//!   the outcome is known quickly without hammering `DescribeServices`.
+//!
+//! ## A whole deploy
+//!
+//! ```no_run
+//! use deploy_sdk::deploy::{DeployRequest, Deployer};
+//! use deploy_sdk::rollout::{Outcome, RolloutEvent, WatchOptions};
+//! use deploy_sdk::service::ServiceRef;
+//! use deploy_sdk::taskdef::ContainerChanges;
+//! use deploy_sdk::verify::{Expectation, VerifyOptions, verify};
+//! use deploy_sdk::{AwsOptions, Clients};
+//! use futures::StreamExt;
+//!
+//! # async fn deploy() -> deploy_sdk::Result<()> {
+//! // Profiles, SSO, env credentials, AWS_REGION and AWS_ENDPOINT_URL* all apply.
+//! let clients = Clients::load(&AwsOptions::default()).await;
+//! let deployer = Deployer::new(clients);
+//!
+//! let image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-ecr-repo@sha256:…";
+//! let request = DeployRequest::new(
+//!     ServiceRef::new("dev-cluster", "hello-ecs"),
+//!     ContainerChanges::default().image("hello-ecs", image),
+//! );
+//!
+//! // Describe and plan: fails early on an unknown cluster, service or container.
+//! let prepared = deployer.prepare(&request).await?;
+//! println!("{}", deployer.summary(&prepared, &request));
+//!
+//! // Register the revision and update the service; remember which deployment is ours.
+//! let started = deployer.start(&prepared, &request).await?;
+//!
+//! // Watch until the outcome.
+//! let mut events = std::pin::pin!(deployer.watch(started.clone(), WatchOptions::default()));
+//! let mut outcome = None;
+//! while let Some(event) = events.next().await {
+//!     match event? {
+//!         RolloutEvent::Outcome(o) => outcome = Some(o),
+//!         RolloutEvent::ServiceEvent { message, .. } => println!("{message}"),
+//!         other => println!("{other:?}"),
+//!     }
+//! }
+//! match outcome {
+//!     Some(Outcome::Completed { .. }) => {}
+//!     Some(failed) => {
+//!         // Put the previous task definition back (unless the circuit breaker already did).
+//!         if !matches!(failed, Outcome::RolledBack { .. }) {
+//!             let rollback = deployer.rollback(&started).await?;
+//!             let mut rb = std::pin::pin!(deployer.watch(rollback, WatchOptions::default()));
+//!             while let Some(event) = rb.next().await {
+//!                 event?;
+//!             }
+//!         }
+//!         return failed.into_result();
+//!     }
+//!     None => unreachable!("a watch always ends with an outcome or an error"),
+//! }
+//!
+//! // Prove it through the load balancer: 10 answers in a row from the new build.
+//! let url = deployer.discover_url(&request.service).await?;
+//! let expect = Expectation::header("x-app-version", "abc1234");
+//! let report = verify(&format!("{url}/hello/verify"), &expect, &VerifyOptions::default(), |_, _| {}).await?;
+//! println!("{}", report.into_result()?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Pieces
+//! - [`taskdef`]: the new revision (copies every registrable field, swaps images, sets env,
+//!   skips registering when nothing changes).
+//! - [`service`]: `DescribeServices`, the deployment table, `UpdateService`.
+//! - [`rollout`]: the watch stream, the outcome judge, the poll planner.
+//! - [`targets`]: target health per deployment.
+//! - [`verify`]: polling through the load balancer, and finding its URL.
+//! - [`ecr`], [`image`], [`registry`]: ECR login and repositories, OCI images without Docker,
+//!   pushing them.
+//! - [`imagedefs`]: CodePipeline's `imagedefinitions.json`.
+//!
+//! Errors are one enum, [`Error`], with messages that say what to do. Credentials never reach
+//! an error, a log or a `Debug` print: ECR passwords are [`Secret`]s.
+
+#![warn(missing_docs)]
+
+mod aws;
+pub mod deploy;
+pub mod ecr;
+mod error;
+pub mod image;
+pub mod imagedefs;
+pub mod registry;
+pub mod rollout;
+mod secret;
+pub mod service;
+pub mod targets;
+pub mod taskdef;
+pub mod verify;
+
+pub use aws::{AwsOptions, Clients, MAX_ATTEMPTS, load_sdk_config};
+pub use error::{Error, Result};
+pub use secret::Secret;

@@ -1,0 +1,204 @@
+//! The whole deploy in a few calls: prepare (describe, plan the revision), start (register,
+//! UpdateService), watch, and roll back when it goes wrong.
+
+use std::fmt;
+
+use aws_sdk_ecs::types::Service;
+use futures::Stream;
+
+use crate::error::{Error, Result};
+use crate::rollout::{self, RolloutEvent, WatchOptions};
+use crate::service::{self, ServiceRef, StartedDeployment, UpdateOptions};
+use crate::taskdef::{self, ContainerChanges, NewRevision};
+use crate::Clients;
+
+/// What to deploy where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployRequest {
+    /// The service.
+    pub service: ServiceRef,
+    /// New images and env per container.
+    pub changes: ContainerChanges,
+    /// UpdateService options (desired count, percentages, circuit breaker, force).
+    pub update: UpdateOptions,
+    /// Register a new revision even when the current one already has these images and env.
+    pub force_register: bool,
+}
+
+impl DeployRequest {
+    /// Deploy `changes` to `service` with default options.
+    pub fn new(service: ServiceRef, changes: ContainerChanges) -> DeployRequest {
+        DeployRequest { service, changes, update: UpdateOptions::default(), force_register: false }
+    }
+}
+
+/// The deploy worked out but not started: what runs now and what would change.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The service as described.
+    pub service: Service,
+    /// The revision to register (or the current one, when nothing changes).
+    pub revision: NewRevision,
+    /// Whether `start` registers a new revision.
+    pub registers: bool,
+    /// Whether `start` calls UpdateService (false when there is nothing at all to do).
+    pub updates: bool,
+}
+
+impl Prepared {
+    /// The task definition running now.
+    pub fn current_task_definition(&self) -> &str {
+        self.revision.current.arn()
+    }
+}
+
+/// A readable plan: the task-definition diff and the UpdateService request (for dry runs).
+pub struct PlanSummary<'a>(&'a Prepared, &'a DeployRequest);
+
+impl fmt::Display for PlanSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (prepared, request) = (self.0, self.1);
+        writeln!(f, "task definition: {}", prepared.current_task_definition())?;
+        if prepared.revision.changes.is_empty() {
+            writeln!(f, "  no changes: the current revision already has these images and env")?;
+        }
+        for change in &prepared.revision.changes {
+            writeln!(f, "  {change}")?;
+        }
+        if prepared.registers {
+            let family = prepared.revision.desired.family().unwrap_or("?");
+            writeln!(f, "RegisterTaskDefinition: family {family} (a new revision; every other field copied)")?;
+        }
+        if !prepared.updates {
+            return writeln!(f, "UpdateService: not needed, the service already runs this revision");
+        }
+        let td = if prepared.registers {
+            format!("<new revision of {}>", prepared.revision.desired.family().unwrap_or("?"))
+        } else {
+            prepared.current_task_definition().to_owned()
+        };
+        write!(f, "UpdateService: cluster={} service={} taskDefinition={td}", request.service.cluster, request.service.service)?;
+        let u = &request.update;
+        if let Some(n) = u.desired_count {
+            write!(f, " desiredCount={n}")?;
+        }
+        if let Some(config) = service::deployment_configuration(prepared.service.deployment_configuration(), u) {
+            write!(
+                f,
+                " deploymentConfiguration={{minimumHealthyPercent={:?}, maximumPercent={:?}, circuitBreaker={:?}}}",
+                config.minimum_healthy_percent(),
+                config.maximum_percent(),
+                config.deployment_circuit_breaker().map(|cb| (cb.enable(), cb.rollback()))
+            )?;
+        }
+        if u.force_new_deployment {
+            write!(f, " forceNewDeployment=true")?;
+        }
+        writeln!(f)
+    }
+}
+
+/// Runs deploys against one set of clients.
+#[derive(Debug, Clone)]
+pub struct Deployer {
+    clients: Clients,
+}
+
+impl Deployer {
+    /// A deployer using `clients`.
+    pub fn new(clients: Clients) -> Deployer {
+        Deployer { clients }
+    }
+
+    /// The clients.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Describes the service and its task definition and plans the new revision. Changes
+    /// nothing; fails early on a missing cluster, service or container.
+    pub async fn prepare(&self, request: &DeployRequest) -> Result<Prepared> {
+        let service = service::describe_service(&self.clients.ecs, &request.service).await?;
+        let current_arn = service.task_definition().ok_or_else(|| Error::Aws {
+            action: "ecs:DescribeServices".into(),
+            code: None,
+            message: format!("service {} has no task definition", request.service),
+        })?;
+        let current = taskdef::describe(&self.clients.ecs, current_arn).await?;
+        let revision = NewRevision::plan(current, &request.changes)?;
+        let registers = revision.is_change() || request.force_register;
+        let updates = registers || request.update != UpdateOptions::default();
+        Ok(Prepared { service, revision, registers, updates })
+    }
+
+    /// The plan as text: task-definition diff and UpdateService request.
+    pub fn summary<'a>(&self, prepared: &'a Prepared, request: &'a DeployRequest) -> PlanSummary<'a> {
+        PlanSummary(prepared, request)
+    }
+
+    /// Registers the revision (when it changes anything, or forced) and updates the service.
+    /// With nothing to do, returns the deployment already in place (`is_new` false).
+    pub async fn start(&self, prepared: &Prepared, request: &DeployRequest) -> Result<StartedDeployment> {
+        if !prepared.updates {
+            return self.current_deployment(&prepared.service, &request.service);
+        }
+        let task_definition = if prepared.registers {
+            prepared.revision.register(&self.clients.ecs).await?
+        } else {
+            prepared.current_task_definition().to_owned()
+        };
+        service::update_service(&self.clients.ecs, &request.service, &prepared.service, &task_definition, &request.update)
+            .await
+    }
+
+    /// The PRIMARY deployment of `service`, as a started deployment to watch.
+    fn current_deployment(&self, service: &Service, target: &ServiceRef) -> Result<StartedDeployment> {
+        let primary = service::primary_deployment(service).ok_or_else(|| Error::Aws {
+            action: "ecs:DescribeServices".into(),
+            code: None,
+            message: format!("service {target} has no PRIMARY deployment"),
+        })?;
+        Ok(StartedDeployment {
+            service: target.clone(),
+            deployment_id: primary.id().unwrap_or_default().to_owned(),
+            task_definition: primary.task_definition().unwrap_or_default().to_owned(),
+            previous_task_definition: None,
+            created_at: primary
+                .created_at()
+                .and_then(|t| std::time::SystemTime::try_from(*t).ok())
+                .unwrap_or_else(std::time::SystemTime::now),
+            is_new: false,
+            circuit_breaker_rollback: service::circuit_breaker_rollback(service),
+        })
+    }
+
+    /// Watches a deployment to its outcome (see [`rollout::watch`]).
+    pub fn watch(&self, started: StartedDeployment, options: WatchOptions) -> impl Stream<Item = Result<RolloutEvent>> + Send + 'static {
+        rollout::watch(self.clients.clone(), started, options)
+    }
+
+    /// Puts the service back on the task definition that was PRIMARY before `failed` (not
+    /// "revision minus one"). If the service already runs it (the circuit breaker rolled
+    /// back), returns that deployment to watch instead of starting another.
+    pub async fn rollback(&self, failed: &StartedDeployment) -> Result<StartedDeployment> {
+        let to = failed.previous_task_definition.as_deref().ok_or_else(|| Error::InvalidInput {
+            what: "rollback".into(),
+            problem: format!("no task definition was PRIMARY before deployment {}", failed.deployment_id),
+        })?;
+        let service = service::describe_service(&self.clients.ecs, &failed.service).await?;
+        if service::primary_deployment(&service).and_then(|d| d.task_definition()) == Some(to) {
+            let mut current = self.current_deployment(&service, &failed.service)?;
+            current.previous_task_definition = Some(failed.task_definition.clone());
+            return Ok(current);
+        }
+        let mut started =
+            service::update_service(&self.clients.ecs, &failed.service, &service, to, &UpdateOptions::default()).await?;
+        started.previous_task_definition = Some(failed.task_definition.clone());
+        Ok(started)
+    }
+
+    /// The load balancer URL of the service (see [`crate::verify::discover_url`]).
+    pub async fn discover_url(&self, target: &ServiceRef) -> Result<String> {
+        crate::verify::discover_url(&self.clients, target).await
+    }
+}

@@ -1,0 +1,393 @@
+//! The ECS service: describing it, its deployment table, and `UpdateService`.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration, Service};
+
+use crate::error::{Error, Result};
+
+/// Which service: cluster and service name (or ARNs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceRef {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Service name or ARN.
+    pub service: String,
+}
+
+impl ServiceRef {
+    /// A service in a cluster.
+    pub fn new(cluster: impl Into<String>, service: impl Into<String>) -> ServiceRef {
+        ServiceRef {
+            cluster: cluster.into(),
+            service: service.into(),
+        }
+    }
+}
+
+impl fmt::Display for ServiceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.cluster, self.service)
+    }
+}
+
+/// `DescribeServices` for one service, with the failure cases turned into errors: cluster
+/// missing, service missing, service not ACTIVE.
+pub async fn describe_service(ecs: &aws_sdk_ecs::Client, target: &ServiceRef) -> Result<Service> {
+    let out = ecs
+        .describe_services()
+        .cluster(&target.cluster)
+        .services(&target.service)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_cluster_not_found_exception())
+            {
+                Error::ClusterNotFound {
+                    cluster: target.cluster.clone(),
+                }
+            } else {
+                Error::from_sdk("ecs:DescribeServices", e)
+            }
+        })?;
+    let Some(service) = out.services.and_then(|s| s.into_iter().next()) else {
+        return Err(Error::ServiceNotFound {
+            cluster: target.cluster.clone(),
+            service: target.service.clone(),
+        });
+    };
+    match service.status() {
+        Some("ACTIVE") | None => Ok(service),
+        Some(status) => Err(Error::ServiceInactive {
+            cluster: target.cluster.clone(),
+            service: target.service.clone(),
+            status: status.to_owned(),
+        }),
+    }
+}
+
+/// One row of the service's deployment table, every field as ECS reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentSnapshot {
+    /// `ecs-svc/<digits>`.
+    pub id: String,
+    /// `PRIMARY`, `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Tasks it wants.
+    pub desired: i32,
+    /// Tasks starting.
+    pub pending: i32,
+    /// Tasks running.
+    pub running: i32,
+    /// Consecutive failed tasks (what the circuit breaker counts).
+    pub failed: i32,
+    /// `IN_PROGRESS`, `COMPLETED` or `FAILED`; absent behind a Classic Load Balancer.
+    pub rollout_state: Option<String>,
+    /// Why it is in that state.
+    pub rollout_state_reason: Option<String>,
+    /// When it was created.
+    pub created_at: Option<SystemTime>,
+    /// When it last changed.
+    pub updated_at: Option<SystemTime>,
+}
+
+impl DeploymentSnapshot {
+    /// The deployments of `service`, in ECS's order.
+    pub fn table(service: &Service) -> Vec<DeploymentSnapshot> {
+        service
+            .deployments()
+            .iter()
+            .map(|d| DeploymentSnapshot {
+                id: d.id().unwrap_or_default().to_owned(),
+                status: d.status().unwrap_or_default().to_owned(),
+                task_definition: d.task_definition().unwrap_or_default().to_owned(),
+                desired: d.desired_count(),
+                pending: d.pending_count(),
+                running: d.running_count(),
+                failed: d.failed_tasks(),
+                rollout_state: d.rollout_state().map(|s| s.as_str().to_owned()),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
+                created_at: d.created_at().and_then(|t| SystemTime::try_from(*t).ok()),
+                updated_at: d.updated_at().and_then(|t| SystemTime::try_from(*t).ok()),
+            })
+            .collect()
+    }
+
+    /// `family:revision` of the task definition, the readable part of the ARN.
+    pub fn revision(&self) -> &str {
+        short_task_definition(&self.task_definition)
+    }
+
+    /// Whether the table rows differ in anything but timestamps.
+    pub fn same_state(a: &[DeploymentSnapshot], b: &[DeploymentSnapshot]) -> bool {
+        let key = |d: &DeploymentSnapshot| {
+            (
+                d.id.clone(),
+                d.status.clone(),
+                d.desired,
+                d.pending,
+                d.running,
+                d.failed,
+                d.rollout_state.clone(),
+            )
+        };
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| key(x) == key(y))
+    }
+}
+
+impl fmt::Display for DeploymentSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} desired={} pending={} running={} failed={}",
+            self.id,
+            self.status,
+            self.revision(),
+            self.desired,
+            self.pending,
+            self.running,
+            self.failed
+        )?;
+        if let Some(state) = &self.rollout_state {
+            write!(f, " {state}")?;
+        }
+        if let Some(reason) = &self.rollout_state_reason {
+            write!(f, " ({reason})")?;
+        }
+        Ok(())
+    }
+}
+
+/// `family:revision` of a task definition ARN (the ARN itself when it has no `/`).
+pub fn short_task_definition(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// Options of an `UpdateService` call beyond the task definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateOptions {
+    /// New desired count.
+    pub desired_count: Option<i32>,
+    /// `deploymentConfiguration.minimumHealthyPercent`.
+    pub minimum_healthy_percent: Option<i32>,
+    /// `deploymentConfiguration.maximumPercent`.
+    pub maximum_percent: Option<i32>,
+    /// `deploymentConfiguration.deploymentCircuitBreaker`.
+    pub circuit_breaker: Option<CircuitBreaker>,
+    /// Start a new deployment even if the task definition did not change.
+    pub force_new_deployment: bool,
+}
+
+/// The deployment circuit breaker settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    /// Stop a deployment whose tasks keep failing.
+    pub enable: bool,
+    /// And roll back to the last completed deployment.
+    pub rollback: bool,
+}
+
+/// The deployment an `UpdateService` call started (or found already in place).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedDeployment {
+    /// The service.
+    pub service: ServiceRef,
+    /// The deployment the call made PRIMARY: the one to judge.
+    pub deployment_id: String,
+    /// Its task definition.
+    pub task_definition: String,
+    /// The task definition that was PRIMARY before: where a rollback goes.
+    pub previous_task_definition: Option<String>,
+    /// When the deployment was created (ECS's clock), for telling new events from old.
+    pub created_at: SystemTime,
+    /// False when the service already ran this task definition and no new deployment was made.
+    pub is_new: bool,
+    /// Whether the service's circuit breaker will roll a failure back by itself.
+    pub circuit_breaker_rollback: bool,
+}
+
+/// The PRIMARY deployment of a service.
+pub fn primary_deployment(service: &Service) -> Option<&aws_sdk_ecs::types::Deployment> {
+    service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+}
+
+/// Whether the service's circuit breaker is set to roll back.
+pub fn circuit_breaker_rollback(service: &Service) -> bool {
+    service
+        .deployment_configuration()
+        .and_then(|c| c.deployment_circuit_breaker())
+        .is_some_and(|cb| cb.enable() && cb.rollback())
+}
+
+/// `UpdateService` to `task_definition`, recording the deployment it made PRIMARY and the
+/// task definition that was PRIMARY before. `before` is the service as described just before.
+pub async fn update_service(
+    ecs: &aws_sdk_ecs::Client,
+    target: &ServiceRef,
+    before: &Service,
+    task_definition: &str,
+    options: &UpdateOptions,
+) -> Result<StartedDeployment> {
+    let previous = primary_deployment(before)
+        .and_then(|d| d.task_definition())
+        .map(str::to_owned);
+    let previous_primary_id = primary_deployment(before)
+        .and_then(|d| d.id())
+        .map(str::to_owned);
+    let mut request = ecs
+        .update_service()
+        .cluster(&target.cluster)
+        .service(&target.service)
+        .task_definition(task_definition)
+        .set_desired_count(options.desired_count)
+        .force_new_deployment(options.force_new_deployment);
+    if let Some(config) = deployment_configuration(before.deployment_configuration(), options) {
+        request = request.deployment_configuration(config);
+    }
+    let out = request.send().await.map_err(|e| {
+        if e.as_service_error()
+            .is_some_and(|s| s.is_cluster_not_found_exception())
+        {
+            Error::ClusterNotFound {
+                cluster: target.cluster.clone(),
+            }
+        } else if e
+            .as_service_error()
+            .is_some_and(|s| s.is_service_not_found_exception())
+        {
+            Error::ServiceNotFound {
+                cluster: target.cluster.clone(),
+                service: target.service.clone(),
+            }
+        } else if e
+            .as_service_error()
+            .is_some_and(|s| s.is_service_not_active_exception())
+        {
+            Error::ServiceInactive {
+                cluster: target.cluster.clone(),
+                service: target.service.clone(),
+                status: "not ACTIVE".into(),
+            }
+        } else {
+            Error::from_sdk("ecs:UpdateService", e)
+        }
+    })?;
+    let service = out.service().ok_or_else(|| Error::Aws {
+        action: "ecs:UpdateService".into(),
+        code: None,
+        message: "the response has no service".into(),
+    })?;
+    let primary = primary_deployment(service).ok_or_else(|| Error::Aws {
+        action: "ecs:UpdateService".into(),
+        code: None,
+        message: "the service has no PRIMARY deployment after the update".into(),
+    })?;
+    let deployment_id = primary.id().unwrap_or_default().to_owned();
+    Ok(StartedDeployment {
+        service: target.clone(),
+        is_new: previous_primary_id.as_deref() != Some(deployment_id.as_str()),
+        deployment_id,
+        task_definition: primary
+            .task_definition()
+            .unwrap_or(task_definition)
+            .to_owned(),
+        previous_task_definition: previous,
+        created_at: primary
+            .created_at()
+            .and_then(|t| SystemTime::try_from(*t).ok())
+            .unwrap_or_else(SystemTime::now),
+        circuit_breaker_rollback: circuit_breaker_rollback(service),
+    })
+}
+
+/// The service's deployment configuration with `options` applied, or `None` when the options
+/// change nothing (then the call leaves it alone). Unset fields keep their current values,
+/// because UpdateService replaces the whole structure.
+pub fn deployment_configuration(
+    current: Option<&DeploymentConfiguration>,
+    options: &UpdateOptions,
+) -> Option<DeploymentConfiguration> {
+    if options.minimum_healthy_percent.is_none()
+        && options.maximum_percent.is_none()
+        && options.circuit_breaker.is_none()
+    {
+        return None;
+    }
+    let mut config = current
+        .cloned()
+        .unwrap_or_else(|| DeploymentConfiguration::builder().build());
+    if let Some(min) = options.minimum_healthy_percent {
+        config.minimum_healthy_percent = Some(min);
+    }
+    if let Some(max) = options.maximum_percent {
+        config.maximum_percent = Some(max);
+    }
+    if let Some(cb) = options.circuit_breaker {
+        config.deployment_circuit_breaker = Some(
+            DeploymentCircuitBreaker::builder()
+                .enable(cb.enable)
+                .rollback(cb.rollback)
+                .build(),
+        );
+    }
+    Some(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_configuration_keeps_what_is_not_overridden() {
+        let current = DeploymentConfiguration::builder()
+            .minimum_healthy_percent(100)
+            .maximum_percent(200)
+            .deployment_circuit_breaker(
+                DeploymentCircuitBreaker::builder()
+                    .enable(true)
+                    .rollback(true)
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            deployment_configuration(Some(&current), &UpdateOptions::default()),
+            None
+        );
+        let only_min = UpdateOptions {
+            minimum_healthy_percent: Some(50),
+            ..Default::default()
+        };
+        let config = deployment_configuration(Some(&current), &only_min).unwrap();
+        assert_eq!(
+            (config.minimum_healthy_percent, config.maximum_percent),
+            (Some(50), Some(200))
+        );
+        assert!(config.deployment_circuit_breaker.unwrap().rollback());
+        let no_cb = UpdateOptions {
+            circuit_breaker: Some(CircuitBreaker {
+                enable: false,
+                rollback: false,
+            }),
+            ..Default::default()
+        };
+        let config = deployment_configuration(Some(&current), &no_cb).unwrap();
+        assert!(!config.deployment_circuit_breaker.unwrap().enable());
+        assert_eq!(config.maximum_percent, Some(200));
+    }
+
+    #[test]
+    fn short_names() {
+        assert_eq!(
+            short_task_definition("arn:aws:ecs:us-east-1:1:task-definition/hello:7"),
+            "hello:7"
+        );
+        assert_eq!(short_task_definition("hello:7"), "hello:7");
+    }
+}
