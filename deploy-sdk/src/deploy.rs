@@ -6,11 +6,11 @@ use std::fmt;
 use aws_sdk_ecs::types::Service;
 use futures::Stream;
 
+use crate::Clients;
 use crate::error::{Error, Result};
 use crate::rollout::{self, RolloutEvent, WatchOptions};
 use crate::service::{self, ServiceRef, StartedDeployment, UpdateOptions};
 use crate::taskdef::{self, ContainerChanges, NewRevision};
-use crate::Clients;
 
 /// What to deploy where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,12 @@ pub struct DeployRequest {
 impl DeployRequest {
     /// Deploy `changes` to `service` with default options.
     pub fn new(service: ServiceRef, changes: ContainerChanges) -> DeployRequest {
-        DeployRequest { service, changes, update: UpdateOptions::default(), force_register: false }
+        DeployRequest {
+            service,
+            changes,
+            update: UpdateOptions::default(),
+            force_register: false,
+        }
     }
 }
 
@@ -60,35 +65,55 @@ impl fmt::Display for PlanSummary<'_> {
         let (prepared, request) = (self.0, self.1);
         writeln!(f, "task definition: {}", prepared.current_task_definition())?;
         if prepared.revision.changes.is_empty() {
-            writeln!(f, "  no changes: the current revision already has these images and env")?;
+            writeln!(
+                f,
+                "  no changes: the current revision already has these images and env"
+            )?;
         }
         for change in &prepared.revision.changes {
             writeln!(f, "  {change}")?;
         }
         if prepared.registers {
             let family = prepared.revision.desired.family().unwrap_or("?");
-            writeln!(f, "RegisterTaskDefinition: family {family} (a new revision; every other field copied)")?;
+            writeln!(
+                f,
+                "RegisterTaskDefinition: family {family} (a new revision; every other field copied)"
+            )?;
         }
         if !prepared.updates {
-            return writeln!(f, "UpdateService: not needed, the service already runs this revision");
+            return writeln!(
+                f,
+                "UpdateService: not needed, the service already runs this revision"
+            );
         }
         let td = if prepared.registers {
-            format!("<new revision of {}>", prepared.revision.desired.family().unwrap_or("?"))
+            format!(
+                "<new revision of {}>",
+                prepared.revision.desired.family().unwrap_or("?")
+            )
         } else {
             prepared.current_task_definition().to_owned()
         };
-        write!(f, "UpdateService: cluster={} service={} taskDefinition={td}", request.service.cluster, request.service.service)?;
+        write!(
+            f,
+            "UpdateService: cluster={} service={} taskDefinition={td}",
+            request.service.cluster, request.service.service
+        )?;
         let u = &request.update;
         if let Some(n) = u.desired_count {
             write!(f, " desiredCount={n}")?;
         }
-        if let Some(config) = service::deployment_configuration(prepared.service.deployment_configuration(), u) {
+        if let Some(config) =
+            service::deployment_configuration(prepared.service.deployment_configuration(), u)
+        {
             write!(
                 f,
                 " deploymentConfiguration={{minimumHealthyPercent={:?}, maximumPercent={:?}, circuitBreaker={:?}}}",
                 config.minimum_healthy_percent(),
                 config.maximum_percent(),
-                config.deployment_circuit_breaker().map(|cb| (cb.enable(), cb.rollback()))
+                config
+                    .deployment_circuit_breaker()
+                    .map(|cb| (cb.enable(), cb.rollback()))
             )?;
         }
         if u.force_new_deployment {
@@ -128,17 +153,30 @@ impl Deployer {
         let revision = NewRevision::plan(current, &request.changes)?;
         let registers = revision.is_change() || request.force_register;
         let updates = registers || request.update != UpdateOptions::default();
-        Ok(Prepared { service, revision, registers, updates })
+        Ok(Prepared {
+            service,
+            revision,
+            registers,
+            updates,
+        })
     }
 
     /// The plan as text: task-definition diff and UpdateService request.
-    pub fn summary<'a>(&self, prepared: &'a Prepared, request: &'a DeployRequest) -> PlanSummary<'a> {
+    pub fn summary<'a>(
+        &self,
+        prepared: &'a Prepared,
+        request: &'a DeployRequest,
+    ) -> PlanSummary<'a> {
         PlanSummary(prepared, request)
     }
 
     /// Registers the revision (when it changes anything, or forced) and updates the service.
     /// With nothing to do, returns the deployment already in place (`is_new` false).
-    pub async fn start(&self, prepared: &Prepared, request: &DeployRequest) -> Result<StartedDeployment> {
+    pub async fn start(
+        &self,
+        prepared: &Prepared,
+        request: &DeployRequest,
+    ) -> Result<StartedDeployment> {
         if !prepared.updates {
             return self.current_deployment(&prepared.service, &request.service);
         }
@@ -147,12 +185,22 @@ impl Deployer {
         } else {
             prepared.current_task_definition().to_owned()
         };
-        service::update_service(&self.clients.ecs, &request.service, &prepared.service, &task_definition, &request.update)
-            .await
+        service::update_service(
+            &self.clients.ecs,
+            &request.service,
+            &prepared.service,
+            &task_definition,
+            &request.update,
+        )
+        .await
     }
 
     /// The PRIMARY deployment of `service`, as a started deployment to watch.
-    fn current_deployment(&self, service: &Service, target: &ServiceRef) -> Result<StartedDeployment> {
+    fn current_deployment(
+        &self,
+        service: &Service,
+        target: &ServiceRef,
+    ) -> Result<StartedDeployment> {
         let primary = service::primary_deployment(service).ok_or_else(|| Error::Aws {
             action: "ecs:DescribeServices".into(),
             code: None,
@@ -173,7 +221,11 @@ impl Deployer {
     }
 
     /// Watches a deployment to its outcome (see [`rollout::watch`]).
-    pub fn watch(&self, started: StartedDeployment, options: WatchOptions) -> impl Stream<Item = Result<RolloutEvent>> + Send + 'static {
+    pub fn watch(
+        &self,
+        started: StartedDeployment,
+        options: WatchOptions,
+    ) -> impl Stream<Item = Result<RolloutEvent>> + Send + 'static {
         rollout::watch(self.clients.clone(), started, options)
     }
 
@@ -181,18 +233,30 @@ impl Deployer {
     /// "revision minus one"). If the service already runs it (the circuit breaker rolled
     /// back), returns that deployment to watch instead of starting another.
     pub async fn rollback(&self, failed: &StartedDeployment) -> Result<StartedDeployment> {
-        let to = failed.previous_task_definition.as_deref().ok_or_else(|| Error::InvalidInput {
-            what: "rollback".into(),
-            problem: format!("no task definition was PRIMARY before deployment {}", failed.deployment_id),
-        })?;
+        let to = failed
+            .previous_task_definition
+            .as_deref()
+            .ok_or_else(|| Error::InvalidInput {
+                what: "rollback".into(),
+                problem: format!(
+                    "no task definition was PRIMARY before deployment {}",
+                    failed.deployment_id
+                ),
+            })?;
         let service = service::describe_service(&self.clients.ecs, &failed.service).await?;
         if service::primary_deployment(&service).and_then(|d| d.task_definition()) == Some(to) {
             let mut current = self.current_deployment(&service, &failed.service)?;
             current.previous_task_definition = Some(failed.task_definition.clone());
             return Ok(current);
         }
-        let mut started =
-            service::update_service(&self.clients.ecs, &failed.service, &service, to, &UpdateOptions::default()).await?;
+        let mut started = service::update_service(
+            &self.clients.ecs,
+            &failed.service,
+            &service,
+            to,
+            &UpdateOptions::default(),
+        )
+        .await?;
         started.previous_task_definition = Some(failed.task_definition.clone());
         Ok(started)
     }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use aws_sdk_elasticloadbalancingv2::types::{Action, Listener, Rule};
 use tokio::time::Instant;
 
+use crate::Clients;
 use crate::error::{Error, Result};
 use crate::service::{ServiceRef, describe_service};
-use crate::Clients;
 
 /// How an answer from the new build is recognised. At least one test must be set; every
 /// test that is set must pass.
@@ -25,19 +25,26 @@ pub struct Expectation {
 impl Expectation {
     /// New answers carry `name: value`.
     pub fn header(name: impl Into<String>, value: impl Into<String>) -> Expectation {
-        Expectation { header: Some((name.into(), value.into())), ..Expectation::default() }
+        Expectation {
+            header: Some((name.into(), value.into())),
+            ..Expectation::default()
+        }
     }
 
     /// New answers' bodies contain `text`.
     pub fn body(text: impl Into<String>) -> Expectation {
-        Expectation { body_contains: Some(text.into()), ..Expectation::default() }
+        Expectation {
+            body_contains: Some(text.into()),
+            ..Expectation::default()
+        }
     }
 
     fn check(&self) -> Result<()> {
         if self.body_contains.is_none() && self.header.is_none() {
             return Err(Error::InvalidInput {
                 what: "verification".into(),
-                problem: "nothing identifies the new build: expect a body text, a header, or both".into(),
+                problem: "nothing identifies the new build: expect a body text, a header, or both"
+                    .into(),
             });
         }
         Ok(())
@@ -45,9 +52,15 @@ impl Expectation {
 
     fn matches(&self, headers: &reqwest::header::HeaderMap, body: &str) -> bool {
         let header_ok = self.header.as_ref().is_none_or(|(name, value)| {
-            headers.get(name.as_str()).and_then(|v| v.to_str().ok()).is_some_and(|v| v == value)
+            headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v == value)
         });
-        let body_ok = self.body_contains.as_ref().is_none_or(|text| body.contains(text.as_str()));
+        let body_ok = self
+            .body_contains
+            .as_ref()
+            .is_none_or(|text| body.contains(text.as_str()));
         header_ok && body_ok
     }
 }
@@ -132,7 +145,10 @@ impl VerifyReport {
         if self.converged {
             Ok(self)
         } else {
-            Err(Error::VerificationFailed { url: self.url.clone(), reason: self.to_string() })
+            Err(Error::VerificationFailed {
+                url: self.url.clone(),
+                reason: self.to_string(),
+            })
         }
     }
 }
@@ -143,7 +159,11 @@ impl fmt::Display for VerifyReport {
         if self.converged {
             write!(f, "new build answered {} times in a row", self.required)?;
         } else {
-            write!(f, "no convergence within {:.1}s", self.elapsed.as_secs_f64())?;
+            write!(
+                f,
+                "no convergence within {:.1}s",
+                self.elapsed.as_secs_f64()
+            )?;
         }
         write!(f, " ({} new, {} old, {} errors", t.new, t.old, t.errors)?;
         if let Some(first) = self.first_new_after {
@@ -171,7 +191,10 @@ pub async fn verify(
 ) -> Result<VerifyReport> {
     expect.check()?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(Error::InvalidInput { what: format!("URL {url:?}"), problem: "must start with http:// or https://".into() });
+        return Err(Error::InvalidInput {
+            what: format!("URL {url:?}"),
+            problem: "must start with http:// or https://".into(),
+        });
     }
     let client = reqwest::Client::builder()
         .timeout(options.request_timeout)
@@ -217,7 +240,9 @@ pub async fn verify(
         let at = started.elapsed();
         let second = at.as_secs() as usize;
         if report.per_second.len() <= second {
-            report.per_second.resize(second + 1, SecondCounts::default());
+            report
+                .per_second
+                .resize(second + 1, SecondCounts::default());
         }
         let bucket = &mut report.per_second[second];
         match &answer {
@@ -230,7 +255,10 @@ pub async fn verify(
             Answer::Old { build } => {
                 bucket.old += 1;
                 report.totals.old += 1;
-                *report.old_builds.entry(build.clone().unwrap_or_else(|| "unknown".into())).or_default() += 1;
+                *report
+                    .old_builds
+                    .entry(build.clone().unwrap_or_else(|| "unknown".into()))
+                    .or_default() += 1;
                 streak = 0;
             }
             Answer::Error(error) => {
@@ -274,7 +302,9 @@ fn describe_request_error(err: &reqwest::Error) -> String {
 pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<String> {
     let service = describe_service(&clients.ecs, target).await?;
     let lb_config = service.load_balancers().first().ok_or_else(|| {
-        Error::NoLoadBalancer(format!("service {target} has no load balancer in its configuration"))
+        Error::NoLoadBalancer(format!(
+            "service {target} has no load balancer in its configuration"
+        ))
     })?;
     let Some(tg_arn) = lb_config.target_group_arn() else {
         return Err(Error::NoLoadBalancer(format!(
@@ -293,7 +323,11 @@ pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<Stri
         .target_groups()
         .first()
         .and_then(|tg| tg.load_balancer_arns().first())
-        .ok_or_else(|| Error::NoLoadBalancer(format!("target group {tg_arn} is not attached to a load balancer")))?;
+        .ok_or_else(|| {
+            Error::NoLoadBalancer(format!(
+                "target group {tg_arn} is not attached to a load balancer"
+            ))
+        })?;
     let lbs = clients
         .elb
         .describe_load_balancers()
@@ -315,12 +349,17 @@ pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<Stri
         .await
         .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeListeners", e))?;
     let listeners = listeners.listeners();
-    let chosen = match listeners.iter().find(|l| forwards_to(l.default_actions(), tg_arn)) {
+    let chosen = match listeners
+        .iter()
+        .find(|l| forwards_to(l.default_actions(), tg_arn))
+    {
         Some(listener) => Some(listener),
         None => {
             let mut found = None;
             for listener in listeners {
-                let Some(arn) = listener.listener_arn() else { continue };
+                let Some(arn) = listener.listener_arn() else {
+                    continue;
+                };
                 let rules = clients
                     .elb
                     .describe_rules()
@@ -328,7 +367,11 @@ pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<Stri
                     .send()
                     .await
                     .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeRules", e))?;
-                if rules.rules().iter().any(|r: &Rule| forwards_to(r.actions(), tg_arn)) {
+                if rules
+                    .rules()
+                    .iter()
+                    .any(|r: &Rule| forwards_to(r.actions(), tg_arn))
+                {
                     found = Some(listener);
                     break;
                 }
@@ -336,8 +379,11 @@ pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<Stri
             found
         }
     };
-    let listener = chosen
-        .ok_or_else(|| Error::NoLoadBalancer(format!("no listener of {lb_arn} forwards to target group {tg_arn}")))?;
+    let listener = chosen.ok_or_else(|| {
+        Error::NoLoadBalancer(format!(
+            "no listener of {lb_arn} forwards to target group {tg_arn}"
+        ))
+    })?;
     Ok(listener_url(&dns, listener))
 }
 
@@ -345,14 +391,20 @@ pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<Stri
 pub fn forwards_to(actions: &[Action], target_group: &str) -> bool {
     actions.iter().any(|a| {
         a.target_group_arn() == Some(target_group)
-            || a.forward_config()
-                .is_some_and(|f| f.target_groups().iter().any(|t| t.target_group_arn() == Some(target_group)))
+            || a.forward_config().is_some_and(|f| {
+                f.target_groups()
+                    .iter()
+                    .any(|t| t.target_group_arn() == Some(target_group))
+            })
     })
 }
 
 /// `scheme://dns[:port]` for a listener (default ports left out).
 pub fn listener_url(dns: &str, listener: &Listener) -> String {
-    let tls = matches!(listener.protocol().map(|p| p.as_str()), Some("HTTPS" | "TLS"));
+    let tls = matches!(
+        listener.protocol().map(|p| p.as_str()),
+        Some("HTTPS" | "TLS")
+    );
     let scheme = if tls { "https" } else { "http" };
     match listener.port() {
         Some(443) if tls => format!("{scheme}://{dns}"),
@@ -365,15 +417,29 @@ pub fn listener_url(dns: &str, listener: &Listener) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, ProtocolEnum, TargetGroupTuple};
+    use aws_sdk_elasticloadbalancingv2::types::{
+        ForwardActionConfig, ProtocolEnum, TargetGroupTuple,
+    };
 
     #[test]
     fn listener_urls() {
-        let http80 = Listener::builder().protocol(ProtocolEnum::Http).port(80).build();
-        assert_eq!(listener_url("alb-1.elb.amazonaws.com", &http80), "http://alb-1.elb.amazonaws.com");
-        let https = Listener::builder().protocol(ProtocolEnum::Https).port(443).build();
+        let http80 = Listener::builder()
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .build();
+        assert_eq!(
+            listener_url("alb-1.elb.amazonaws.com", &http80),
+            "http://alb-1.elb.amazonaws.com"
+        );
+        let https = Listener::builder()
+            .protocol(ProtocolEnum::Https)
+            .port(443)
+            .build();
         assert_eq!(listener_url("a", &https), "https://a");
-        let local = Listener::builder().protocol(ProtocolEnum::Http).port(41234).build();
+        let local = Listener::builder()
+            .protocol(ProtocolEnum::Http)
+            .port(41234)
+            .build();
         assert_eq!(listener_url("127.0.0.1", &local), "http://127.0.0.1:41234");
     }
 
@@ -382,7 +448,9 @@ mod tests {
         let plain = Action::builder().target_group_arn("tg-1").build();
         let weighted = Action::builder()
             .forward_config(
-                ForwardActionConfig::builder().target_groups(TargetGroupTuple::builder().target_group_arn("tg-2").build()).build(),
+                ForwardActionConfig::builder()
+                    .target_groups(TargetGroupTuple::builder().target_group_arn("tg-2").build())
+                    .build(),
             )
             .build();
         assert!(forwards_to(std::slice::from_ref(&plain), "tg-1"));
@@ -395,7 +463,10 @@ mod tests {
         assert!(Expectation::default().check().is_err());
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-app-version", "v2".parse().unwrap());
-        let both = Expectation { body_contains: Some("Hi".into()), header: Some(("x-app-version".into(), "v2".into())) };
+        let both = Expectation {
+            body_contains: Some("Hi".into()),
+            header: Some(("x-app-version".into(), "v2".into())),
+        };
         assert!(both.matches(&headers, "Hi there"));
         assert!(!both.matches(&headers, "Hello"));
         assert!(!Expectation::header("x-app-version", "v3").matches(&headers, "Hi"));
