@@ -422,7 +422,6 @@ fn reconcile(shared: &Arc<Shared>, state: &mut State, index: usize) -> Vec<Strin
         service.push_event(events::stopped_tasks(&service_name, &running_stopped));
     }
 
-    // Deployments whose tasks are all gone become INACTIVE and leave the list.
     let deployment_alive = |d: &Deployment, tasks: &std::collections::BTreeMap<String, Task>| {
         tasks.values().any(|t| {
             t.deployment_id.as_deref() == Some(d.id.as_str())
@@ -430,13 +429,12 @@ fn reconcile(shared: &Arc<Shared>, state: &mut State, index: usize) -> Vec<Strin
                 && t.last_status != TaskStatus::Stopped
         })
     };
-    let before = service.deployments.len();
     let tasks = &state.tasks;
-    service
+    let others_alive = service
         .deployments
-        .retain(|d| d.status == "PRIMARY" || deployment_alive(d, tasks));
-    let mut changed =
-        before != service.deployments.len() || !launched.is_empty() || !stopped_ids.is_empty();
+        .iter()
+        .any(|d| d.status != "PRIMARY" && deployment_alive(d, tasks));
+    let mut changed = !launched.is_empty() || !stopped_ids.is_empty();
 
     // Completion and steady state.
     let primary_healthy = tasks
@@ -447,9 +445,10 @@ fn reconcile(shared: &Arc<Shared>, state: &mut State, index: usize) -> Vec<Strin
         })
         .filter(|t| task_healthy_in(&state.target_groups, t))
         .count() as i64;
-    let only_primary = service.deployments.len() == 1;
-    let settled =
-        only_primary && primary_healthy == desired && alive_count == desired && launched.is_empty();
+    let settled = !others_alive
+        && primary_healthy == desired
+        && alive_count == desired
+        && launched.is_empty();
     if let Some(p) = service.deployments.first_mut()
         && p.rollout_state == "IN_PROGRESS"
         && settled
@@ -465,7 +464,21 @@ fn reconcile(shared: &Arc<Shared>, state: &mut State, index: usize) -> Vec<Strin
         service.push_event(events::deployment_completed(&service_name, &id));
         changed = true;
     }
+    // Deployments whose tasks are all gone become INACTIVE and leave the list; a FAILED one
+    // stays visible until the deployment replacing it completes.
+    let primary_done = service
+        .deployments
+        .first()
+        .is_some_and(|p| p.rollout_state != "IN_PROGRESS");
+    let before = service.deployments.len();
+    service.deployments.retain(|d| {
+        d.status == "PRIMARY"
+            || deployment_alive(d, tasks)
+            || (d.rollout_state == "FAILED" && !primary_done)
+    });
+    changed |= before != service.deployments.len();
     let steady = settled
+        && service.deployments.len() == 1
         && service
             .deployments
             .first()
