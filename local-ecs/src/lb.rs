@@ -92,15 +92,19 @@ async fn accept_loop(
         };
         let shared = shared.clone();
         let listener_arn = listener_arn.clone();
+        let closed = shared.closed();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let shared = shared.clone();
                 let listener_arn = listener_arn.clone();
                 async move { Ok::<_, Infallible>(proxy(&shared, &listener_arn, port, peer, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = closed => {}
+            }
         });
     }
 }

@@ -242,7 +242,9 @@ impl Running {
         shared.lock().dirty = true;
         shared.save_if_dirty();
         let _ = std::fs::remove_file(shared.store.endpoint_file());
+        shared.close();
         shared.launcher.close();
+        shared.store.release();
         tracing::info!("local-ecs stopped");
     }
 }

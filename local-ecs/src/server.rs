@@ -32,14 +32,18 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
             }
         };
         let shared = shared.clone();
+        let closed = shared.closed();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(handle(shared, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = closed => {}
+            }
         });
     }
 }

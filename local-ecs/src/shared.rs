@@ -60,6 +60,8 @@ pub struct Shared {
     pub launcher: Launcher,
     /// Set once shutdown begins.
     pub shutting_down: AtomicBool,
+    /// Tells connections and timers to end when shutdown completes.
+    closing: tokio::sync::watch::Sender<bool>,
     /// Registry uploads in progress, by id.
     pub uploads: Mutex<HashMap<String, Upload>>,
     /// Listener proxies by listener ARN.
@@ -80,6 +82,7 @@ impl Shared {
             wake: Notify::new(),
             launcher,
             shutting_down: AtomicBool::new(false),
+            closing: tokio::sync::watch::channel(false).0,
             uploads: Mutex::new(HashMap::new()),
             proxies: Mutex::new(HashMap::new()),
             checkers: Mutex::new(HashMap::new()),
@@ -98,6 +101,20 @@ impl Shared {
     /// `127.0.0.1:PORT`: the registry host in image names and repository URIs.
     pub fn registry_host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Resolves once [`Shared::close`] is called: connections and timers end with it, so
+    /// nothing keeps a stopped local-ecs alive.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closed| *closed).await;
+        }
+    }
+
+    /// Ends every connection and timer waiting on [`Shared::closed`].
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Whether shutdown has begun.

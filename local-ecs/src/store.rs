@@ -25,7 +25,7 @@ use crate::state::State;
 pub struct Store {
     dir: PathBuf,
     /// Held open for its flock: one local-ecs per state directory.
-    _lock: File,
+    lock: std::sync::Mutex<Option<File>>,
 }
 
 impl Store {
@@ -63,7 +63,17 @@ impl Store {
         // Uploads in progress do not survive a restart.
         let _ = std::fs::remove_dir_all(dir.join("registry/uploads"));
         std::fs::create_dir_all(dir.join("registry/uploads"))?;
-        Ok(Store { dir, _lock: lock })
+        Ok(Store {
+            dir,
+            lock: std::sync::Mutex::new(Some(lock)),
+        })
+    }
+
+    /// Releases the directory for another local-ecs (at shutdown).
+    pub fn release(&self) {
+        if let Ok(mut lock) = self.lock.lock() {
+            lock.take();
+        }
     }
 
     /// The state directory.
@@ -151,7 +161,7 @@ mod tests {
                 .blob_path(&format!("sha256:{}", "a".repeat(64)))
                 .is_some()
         );
-        drop(store);
+        store.release();
         assert!(Store::open(dir.path()).is_ok());
     }
 

@@ -110,8 +110,12 @@ pub fn deregister(
     let task_id = target.task_id.clone();
     let shared = shared.clone();
     let tg_arn = tg_arn.to_owned();
+    let closed = shared.closed();
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = closed => return,
+        }
         let mut state = shared.lock();
         let removed = state.target_group_mut(&tg_arn).is_some_and(|tg| {
             let before = tg.targets.len();
