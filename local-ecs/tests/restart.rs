@@ -96,3 +96,56 @@ async fn a_restart_brings_services_and_tasks_back() {
     .await;
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_local_ecs_leaves_no_task_behind() {
+    use std::io::BufRead;
+    let state = tempfile::tempdir().unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_local-ecs"))
+        .args(["serve", "--port", "0", "--state-dir"])
+        .arg(state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn local-ecs");
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let endpoint = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let env = Env::external(&endpoint).await;
+    env.ecs
+        .create_cluster()
+        .cluster_name("crash")
+        .send()
+        .await
+        .unwrap();
+    let image = push_hello(&env, REPO, "v1").await;
+    let td = register(&env, "crash", &image, &[], None).await;
+    env.ecs
+        .create_service()
+        .cluster("crash")
+        .service_name("crash")
+        .task_definition(&td)
+        .desired_count(1)
+        .send()
+        .await
+        .expect("CreateService");
+    let task = wait_for("a RUNNING task", || async {
+        alive_tasks(&env, "crash", "crash")
+            .await
+            .into_iter()
+            .find(|t| t.last_status() == Some("RUNNING"))
+    })
+    .await;
+    let pid: i32 = task.containers()[0].runtime_id().unwrap().parse().unwrap();
+    assert!(process_alive(pid));
+
+    // SIGKILL: no chance to clean up; PR_SET_PDEATHSIG takes the task down with it.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    wait_for("the task process to die with local-ecs", || async {
+        (!process_alive(pid)).then_some(())
+    })
+    .await;
+}

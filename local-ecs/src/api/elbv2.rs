@@ -506,7 +506,10 @@ fn check_attribute(key: &str, value: &str) -> ApiResult<()> {
     match key {
         "deregistration_delay.timeout_seconds" => int_in(0, 3600),
         "stickiness.enabled" => match value {
-            "true" | "false" => Ok(()),
+            "false" => Ok(()),
+            "true" => Err(validation(
+                "local-ecs does not implement sticky sessions; keep stickiness.enabled false",
+            )),
             _ => Err(validation(format!("{key} must be true or false"))),
         },
         "stickiness.lb_cookie.duration_seconds" | "stickiness.app_cookie.duration_seconds" => {

@@ -78,6 +78,25 @@ impl Env {
         }
     }
 
+    /// Clients for a local-ecs running elsewhere (e.g. the `local-ecs` binary).
+    pub async fn external(endpoint: &str) -> Env {
+        let port = endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("endpoint port");
+        let config = sdk_config(endpoint, "us-east-1").await;
+        Env {
+            running: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            endpoint: endpoint.to_owned(),
+            port,
+        }
+    }
+
     /// The running instance.
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("local-ecs is running")
