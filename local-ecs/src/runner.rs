@@ -635,6 +635,7 @@ fn mark_running(shared: &Arc<Shared>, task_id: &str, started: &[Started], ports:
         .as_deref()
         .and_then(|arn| services.iter_mut().find(|s| s.arn == arn));
     let mut registrations = Vec::new();
+    let service_arn = service.as_ref().map(|s| s.arn.clone());
     if let Some(service) = service {
         for lb in &service.load_balancers {
             let port = task
@@ -646,22 +647,20 @@ fn mark_running(shared: &Arc<Shared>, task_id: &str, started: &[Started], ports:
                 })
                 .and_then(|c| c.host_port);
             if let Some(port) = port {
-                registrations.push((lb.target_group_arn.clone(), port, service.name.clone()));
+                registrations.push((lb.target_group_arn.clone(), port));
             }
         }
     }
-    task.targets = registrations
-        .iter()
-        .map(|(tg, port, _)| (tg.clone(), *port))
-        .collect();
+    task.targets = registrations.clone();
     tracing::info!(task = %task_id, "task RUNNING");
-    for (tg, port, service_name) in registrations {
+    for (tg, port) in registrations {
         if crate::targets::register(shared, &mut state, &tg, port, task_id)
-            && let Some(service) = state.services.iter_mut().find(|s| {
-                s.name == service_name && s.load_balancers.iter().any(|l| l.target_group_arn == tg)
-            })
+            && let Some(service) = service_arn
+                .as_deref()
+                .and_then(|arn| state.service_by_arn_mut(arn))
         {
-            service.push_event(events::registered_targets(&service_name, 1, &tg));
+            let message = events::registered_targets(&service.name, 1, &tg);
+            service.push_event(message);
         }
     }
     state.dirty = true;

