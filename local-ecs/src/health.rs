@@ -299,17 +299,29 @@ async fn run_check(shared: &Shared, check: &ContainerHealthCheck, ctx: &CheckCon
     let Some((program, args)) = check.argv.split_first() else {
         return false;
     };
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .current_dir(&ctx.cwd)
-        .env_clear()
-        .envs(&ctx.env)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let Ok(mut child) = shared.launcher.spawn(command).await else {
-        return false;
+    let build = || {
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .current_dir(&ctx.cwd)
+            .env_clear()
+            .envs(&ctx.env)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    // ETXTBSY: another thread's fork briefly holds an executable open (see runner).
+    let mut attempt = 0;
+    let mut child = loop {
+        match shared.launcher.spawn(build()).await {
+            Ok(child) => break child,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < 10 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(_) => return false,
+        }
     };
     match tokio::time::timeout(check.timeout, child.wait()).await {
         Ok(Ok(status)) => status.success(),

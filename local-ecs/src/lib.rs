@@ -23,6 +23,7 @@ mod ids;
 mod image;
 mod launcher;
 mod lb;
+mod ports;
 mod protocol;
 mod registry;
 mod runner;

@@ -261,7 +261,7 @@ async fn lifecycle(shared: Arc<Shared>, task_id: String) {
     let mut ports: Vec<Option<u16>> = Vec::new();
     for (index, (plan, (config, rootfs))) in plans.iter().zip(&configs).enumerate() {
         let host_port = match first_container_port(&plan.def) {
-            Some(_) => match free_port() {
+            Some(_) => match crate::ports::task_port() {
                 Ok(port) => Some(port),
                 Err(e) => {
                     kill_all(&started);
@@ -385,11 +385,6 @@ async fn lifecycle(shared: Arc<Shared>, task_id: String) {
         check.abort();
     }
     remove_rootfs(&task_dir).await;
-}
-
-fn free_port() -> std::io::Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?.port())
 }
 
 fn kill_all(started: &[Started]) {
@@ -593,18 +588,28 @@ async fn spawn_container(
         .create(true)
         .append(true)
         .open(task_dir.join(format!("{name}.log")))?;
-    let log_err = log.try_clone()?;
-    let mut command = tokio::process::Command::new(&spec.program);
-    command
-        .arg0(&spec.argv[0])
-        .args(&spec.argv[1..])
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(&spec.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log_err));
-    shared.launcher.spawn(command).await
+    // Another thread's fork may briefly hold the just-unpacked executable open for writing
+    // (until that child execs): exec then fails with ETXTBSY, and trying again works.
+    let mut attempt = 0;
+    loop {
+        let mut command = tokio::process::Command::new(&spec.program);
+        command
+            .arg0(&spec.argv[0])
+            .args(&spec.argv[1..])
+            .current_dir(&spec.cwd)
+            .env_clear()
+            .envs(&spec.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log.try_clone()?));
+        match shared.launcher.spawn(command).await {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < 50 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// RUNNING: record pids and ports, register targets with the service's target groups.

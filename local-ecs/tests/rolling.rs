@@ -97,6 +97,19 @@ async fn roll(
         ))),
         "{events:#?}"
     );
+    // Every task that stopped was replaced by the rollout; none crashed or failed a check.
+    for task in stopped_tasks(env, &stack.cluster, service).await {
+        assert_eq!(
+            task.stopped_reason(),
+            Some(format!("Scaling activity initiated by (deployment {id})").as_str()),
+            "{task:#?}"
+        );
+        assert_eq!(
+            task.containers()[0].exit_code(),
+            Some(0),
+            "drained and exited cleanly"
+        );
+    }
     (peak, fewest, answers)
 }
 

@@ -480,6 +480,9 @@ pub async fn alive_tasks(env: &Env, cluster: &str, service: &str) -> Vec<aws_sdk
             .expect("ListTasks");
         arns.extend(out.task_arns().iter().cloned());
     }
+    // A task stopped between the two calls is in both lists.
+    arns.sort();
+    arns.dedup();
     describe_tasks(env, cluster, &arns)
         .await
         .into_iter()
@@ -671,6 +674,9 @@ impl ProbeClients {
                 arns.extend(out.task_arns().iter().cloned());
             }
         }
+        // A task stopped between the two calls is in both lists.
+        arns.sort();
+        arns.dedup();
         let mut alive = 0;
         for chunk in arns.chunks(100) {
             if let Ok(out) = self
