@@ -428,5 +428,32 @@ async fn a_killed_task_is_stopped_with_its_exit_code_and_replaced() {
         (alive_tasks(&env, "killed", "killed").await.len() == 2).then_some(())
     })
     .await;
+
+    // Scaling in stops a task of the same deployment; no new deployment.
+    let scaled = env
+        .ecs
+        .update_service()
+        .cluster("killed")
+        .service("killed")
+        .desired_count(1)
+        .send()
+        .await
+        .expect("UpdateService desiredCount");
+    assert_eq!(primary_id(scaled.service().unwrap()), id);
+    wait_for("one task", || async {
+        let alive = alive_tasks(&env, "killed", "killed").await;
+        let s = describe(&env, "killed", "killed").await;
+        (alive.len() == 1 && s.running_count() == 1).then_some(())
+    })
+    .await;
+    let reasons: Vec<String> = stopped_tasks(&env, "killed", "killed")
+        .await
+        .iter()
+        .filter_map(|t| t.stopped_reason().map(str::to_owned))
+        .collect();
+    assert!(
+        reasons.contains(&format!("Scaling activity initiated by (deployment {id})")),
+        "{reasons:#?}"
+    );
     env.stop().await;
 }
