@@ -192,7 +192,9 @@ impl Running {
                         "ServiceSchedulerInitiated",
                         "local-ecs is shutting down".into(),
                     );
-                    longest = longest.max(Duration::from_secs(30));
+                    // Each task sends SIGKILL after its own stopTimeout (at most 120 s);
+                    // this is only a backstop.
+                    longest = Duration::from_secs(125);
                 }
             }
             Instant::now() + longest + Duration::from_secs(5)

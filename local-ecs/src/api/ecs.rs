@@ -350,9 +350,6 @@ fn register_task_definition(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     body.insert("containerDefinitions".into(), Value::Array(containers));
     body.entry("volumes").or_insert(json!([]));
     body.entry("placementConstraints").or_insert(json!([]));
-    if !body.contains_key("networkMode") && network_mode != "bridge" {
-        body.insert("networkMode".into(), json!(network_mode));
-    }
     let fargate_ok =
         network_mode == "awsvpc" && body.contains_key("cpu") && body.contains_key("memory");
     let compat = if fargate_ok {
