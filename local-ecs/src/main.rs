@@ -1,0 +1,100 @@
+//! `local-ecs serve`: ECS, ECR, an Application Load Balancer and a registry on one machine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const ABOUT: &str = "A local stand-in for Amazon ECS, ECR and an Application Load Balancer: \
+the real AWS APIs on one loopback endpoint, with real processes, health checks, load \
+balancing and rolling deployments behind them.";
+
+const AFTER_HELP: &str = "\
+Use it with the AWS SDKs or CLI by pointing them at the endpoint:
+  AWS_ENDPOINT_URL=http://127.0.0.1:4580 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x \\
+  AWS_REGION=us-east-1 aws ecs list-clusters
+Any credentials work (signatures are not checked). Push images to 127.0.0.1:PORT/<repo>
+(user AWS, password from `aws ecr get-login-password`). Logs go to stderr; RUST_LOG
+controls them (default: info).";
+
+#[derive(Debug, Parser)]
+#[command(name = "local-ecs", version, about = ABOUT, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve in the foreground until Ctrl-C or SIGTERM, then stop every task.
+    Serve {
+        /// Directory for definitions, services, repositories, images, load balancers and task
+        /// logs; created if missing, and reused across restarts.
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// Port on 127.0.0.1 for the APIs and the registry; 0 picks a free one.
+        #[arg(long, default_value_t = local_ecs::DEFAULT_PORT)]
+        port: u16,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("local-ecs: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Serve { state_dir, port } => runtime.block_on(serve(state_dir, port)),
+    }
+}
+
+async fn serve(state_dir: PathBuf, port: u16) -> ExitCode {
+    let config = local_ecs::Config::new(state_dir).with_port(port);
+    let running = match local_ecs::LocalEcs::start(config).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("local-ecs: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "local-ecs: serving ECS, ECR, ELBv2 and the registry on {}",
+        running.endpoint()
+    );
+    wait_for_signal().await;
+    eprintln!("local-ecs: stopping every task");
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

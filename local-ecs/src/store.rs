@@ -1,0 +1,180 @@
+//! The state directory: the control-plane state file, the registry's content-addressed
+//! blobs, and per-task logs and root filesystems.
+//!
+//! ```text
+//! DIR/state.json                     definitions, services, repositories, ELB resources
+//! DIR/lock                           held (flock) while a local-ecs serves from DIR
+//! DIR/endpoint                       the API URL, while serving
+//! DIR/registry/blobs/sha256/HEX      blobs and manifests, named by their digest
+//! DIR/registry/uploads/UUID          uploads in progress
+//! DIR/tasks/TASK_ID/CONTAINER.log    each container's stdout and stderr
+//! DIR/tasks/TASK_ID/rootfs/CONTAINER the unpacked image, removed when the task stops
+//! ```
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::state::State;
+
+/// An opened, locked state directory.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    /// Held open for its flock: one local-ecs per state directory.
+    lock: std::sync::Mutex<Option<File>>,
+}
+
+impl Store {
+    /// Creates (if needed) and locks the state directory.
+    pub fn open(dir: &Path) -> anyhow::Result<Store> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("cannot resolve the state directory {}", dir.display()))?;
+        for sub in ["registry/blobs/sha256", "registry/uploads", "tasks"] {
+            std::fs::create_dir_all(dir.join(sub)).with_context(|| {
+                format!(
+                    "the state directory {} is not writable (creating {sub})",
+                    dir.display()
+                )
+            })?;
+        }
+        let lock_path = dir.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            bail!(
+                "the state directory {} is in use by another local-ecs; stop it or choose \
+                 another --state-dir",
+                dir.display()
+            );
+        }
+        // Uploads in progress do not survive a restart.
+        let _ = std::fs::remove_dir_all(dir.join("registry/uploads"));
+        std::fs::create_dir_all(dir.join("registry/uploads"))?;
+        Ok(Store {
+            dir,
+            lock: std::sync::Mutex::new(Some(lock)),
+        })
+    }
+
+    /// Releases the directory for another local-ecs (at shutdown).
+    pub fn release(&self) {
+        if let Ok(mut lock) = self.lock.lock() {
+            lock.take();
+        }
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// Reads the saved state, or an empty one on first start.
+    pub fn load(&self) -> anyhow::Result<State> {
+        let path = self.state_file();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{} is not a local-ecs state file; move it away or choose another \
+                     --state-dir",
+                    path.display()
+                )
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Writes serialized state atomically (temporary file, then rename).
+    pub fn save(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let tmp = self.dir.join("state.json.tmp");
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        std::fs::rename(&tmp, self.state_file())
+    }
+
+    /// Where the blob (or manifest) with `digest` is stored; `None` if the digest is not
+    /// `sha256:` and 64 hex digits.
+    pub fn blob_path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        valid.then(|| self.dir.join("registry/blobs/sha256").join(hex))
+    }
+
+    /// The file an upload in progress is written to.
+    pub fn upload_path(&self, id: &str) -> PathBuf {
+        self.dir.join("registry/uploads").join(id)
+    }
+
+    /// The directory of a task (logs, root filesystems).
+    pub fn task_dir(&self, task_id: &str) -> PathBuf {
+        task_dir(&self.dir, task_id)
+    }
+
+    /// The endpoint file.
+    pub fn endpoint_file(&self) -> PathBuf {
+        self.dir.join("endpoint")
+    }
+}
+
+/// The directory of a task under a state directory.
+pub fn task_dir(state_dir: &Path, task_id: &str) -> PathBuf {
+    state_dir.join("tasks").join(task_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_dir_is_locked_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("in use by another local-ecs"),
+            "{err}"
+        );
+        assert!(store.load().unwrap().services.is_empty());
+        store.save(br#"{"clusters":{},"task_definitions":{},"services":[],"repositories":{},"auth_tokens":[],"load_balancers":[],"target_groups":[],"listeners":[],"rules":[]}"#).unwrap();
+        assert!(store.load().unwrap().clusters.is_empty());
+        assert!(store.blob_path("sha256:abc").is_none());
+        assert!(
+            store
+                .blob_path(&format!("sha256:{}", "a".repeat(64)))
+                .is_some()
+        );
+        store.release();
+        assert!(Store::open(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn an_unusable_state_dir_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = Store::open(&file.join("sub")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cannot create the state directory"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,721 @@
+//! Shared test scaffolding: a local-ecs per test (own state dir, ephemeral port), the real
+//! AWS SDK clients pointed at it, the hello-service image pushed to its registry, a load
+//! balancer stack, and polling helpers with generous deadlines (CI has two loaded cores).
+
+#![allow(dead_code)] // each test binary uses a different part of this helper
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_ecs::types::{
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair,
+    LoadBalancer as EcsLoadBalancer, PortMapping, Service,
+};
+use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, TargetGroupAttribute};
+use local_ecs::{Config, LocalEcs, Running};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long any condition may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// The repository every test pushes hello-service to.
+pub const REPO: &str = "hello";
+
+/// A running local-ecs with SDK clients.
+pub struct Env {
+    pub running: Option<Running>,
+    pub dir: tempfile::TempDir,
+    pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub endpoint: String,
+    pub port: u16,
+}
+
+/// SDK configuration for an endpoint: what `AWS_ENDPOINT_URL` does for a user.
+pub async fn sdk_config(endpoint: &str, region: &'static str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "AKIDLOCALECS",
+            "local-ecs-secret",
+            None,
+            None,
+            "tests",
+        ))
+        .load()
+        .await
+}
+
+impl Env {
+    /// Starts local-ecs on an ephemeral port with a fresh state directory.
+    pub async fn start() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Env::start_in(dir, 0).await
+    }
+
+    /// Starts local-ecs in `dir` on `port`.
+    pub async fn start_in(dir: tempfile::TempDir, port: u16) -> Env {
+        let running = LocalEcs::start(Config::new(dir.path()).with_port(port))
+            .await
+            .expect("start local-ecs");
+        let endpoint = running.endpoint().to_owned();
+        let port = running.port();
+        let config = sdk_config(&endpoint, "us-east-1").await;
+        Env {
+            running: Some(running),
+            dir,
+            ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            endpoint,
+            port,
+        }
+    }
+
+    /// Clients for a local-ecs running elsewhere (e.g. the `local-ecs` binary).
+    pub async fn external(endpoint: &str) -> Env {
+        let port = endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("endpoint port");
+        let config = sdk_config(endpoint, "us-east-1").await;
+        Env {
+            running: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            endpoint: endpoint.to_owned(),
+            port,
+        }
+    }
+
+    /// The running instance.
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("local-ecs is running")
+    }
+
+    /// Shuts local-ecs down (every task stopped).
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn registry(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// The hello-service binary, built once per test process with `cargo build -p hello-service`
+/// (cheap when it is already built); honours CARGO_TARGET_DIR.
+pub fn hello_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace root")
+                .to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "hello-service"])
+                .current_dir(&workspace)
+                .status()
+                .expect("run cargo build -p hello-service");
+            assert!(status.success(), "cargo build -p hello-service failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .map(|p| {
+                    if p.is_absolute() {
+                        p
+                    } else {
+                        workspace.join(p)
+                    }
+                })
+                .unwrap_or_else(|| workspace.join("target"));
+            let binary = target.join("debug").join("hello-service");
+            assert!(
+                binary.exists(),
+                "{} is missing after the build",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
+}
+
+/// The hello-service image (built once per test process; reproducible).
+pub fn hello_image() -> &'static deploy_sdk::image::OciImage {
+    static IMAGE: OnceLock<deploy_sdk::image::OciImage> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let binary = std::fs::read(hello_binary()).expect("read hello-service");
+        deploy_sdk::image::ImageSpec::for_static_binary(
+            "hello-service",
+            binary,
+            8080,
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+        .build()
+        .expect("build the hello-service image")
+    })
+}
+
+/// Creates the repository (if needed) and pushes hello-service as `repo:tag`; returns the
+/// image reference `127.0.0.1:PORT/repo:tag`.
+pub async fn push_hello(env: &Env, repo: &str, tag: &str) -> String {
+    let _ = env
+        .ecr
+        .create_repository()
+        .repository_name(repo)
+        .send()
+        .await;
+    let auth = deploy_sdk::ecr::registry_auth(&env.ecr)
+        .await
+        .expect("GetAuthorizationToken");
+    let image = hello_image();
+    let target = deploy_sdk::registry::ImageRef::parse(&format!("{}/{repo}", env.registry()))
+        .expect("image ref");
+    deploy_sdk::image::push(image, &target, &[tag.to_owned()], Some(&auth.login))
+        .await
+        .expect("push hello-service");
+    format!("{}/{repo}:{tag}", env.registry())
+}
+
+/// Polls `check` every 250 ms until it returns `Some`, failing after [`DEADLINE`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A cluster, an ALB with an HTTP listener and a target group (fast health checks).
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub cluster: String,
+    pub target_group_arn: String,
+    pub load_balancer_arn: String,
+    pub listener_port: u16,
+}
+
+/// Creates `name`'s cluster, load balancer, target group (`/ping`, 1 s interval, thresholds
+/// 2, deregistration delay `delay_secs`) and a port-80 listener (bound to a free port).
+pub async fn stack(env: &Env, name: &str, delay_secs: u32) -> Stack {
+    env.ecs
+        .create_cluster()
+        .cluster_name(name)
+        .send()
+        .await
+        .expect("CreateCluster");
+    let lb = env
+        .elb
+        .create_load_balancer()
+        .name(format!("{name}-alb"))
+        .subnets("subnet-a")
+        .subnets("subnet-b")
+        .send()
+        .await
+        .expect("CreateLoadBalancer");
+    let lb_arn = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_owned();
+    let tg = env
+        .elb
+        .create_target_group()
+        .name(format!("{name}-tg"))
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id("vpc-local")
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+        .health_check_path("/ping")
+        .health_check_interval_seconds(1)
+        .health_check_timeout_seconds(1)
+        .healthy_threshold_count(2)
+        .unhealthy_threshold_count(2)
+        .send()
+        .await
+        .expect("CreateTargetGroup");
+    let tg_arn = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
+    env.elb
+        .modify_target_group_attributes()
+        .target_group_arn(&tg_arn)
+        .attributes(
+            TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value(delay_secs.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("ModifyTargetGroupAttributes");
+    let listener = env
+        .elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(&tg_arn)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateListener");
+    let listener_port = listener.listeners()[0].port().unwrap() as u16;
+    Stack {
+        cluster: name.to_owned(),
+        target_group_arn: tg_arn,
+        load_balancer_arn: lb_arn,
+        listener_port,
+    }
+}
+
+/// Registers family `family` running `image` with `env` and an optional container health
+/// check command; returns the task definition ARN.
+pub async fn register(
+    env: &Env,
+    family: &str,
+    image: &str,
+    vars: &[(&str, &str)],
+    health_check: Option<Vec<String>>,
+) -> String {
+    let mut container = ContainerDefinition::builder()
+        .name("web")
+        .image(image)
+        .essential(true)
+        .stop_timeout(10)
+        .port_mappings(PortMapping::builder().container_port(8080).build());
+    for (k, v) in vars {
+        container = container.environment(KeyValuePair::builder().name(*k).value(*v).build());
+    }
+    container = container.environment(
+        KeyValuePair::builder()
+            .name("SHUTDOWN_TIMEOUT_SECS")
+            .value("5")
+            .build(),
+    );
+    container = container.environment(
+        KeyValuePair::builder()
+            .name("RUST_LOG")
+            .value("info,access=off")
+            .build(),
+    );
+    if let Some(command) = health_check {
+        container = container.health_check(
+            aws_sdk_ecs::types::HealthCheck::builder()
+                .set_command(Some(command))
+                .interval(1)
+                .timeout(2)
+                .retries(2)
+                .build()
+                .unwrap(),
+        );
+    }
+    env.ecs
+        .register_task_definition()
+        .family(family)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(container.build())
+        .send()
+        .await
+        .expect("RegisterTaskDefinition")
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_owned()
+}
+
+/// Creates a service behind the stack's target group.
+pub async fn create_service(
+    env: &Env,
+    stack: &Stack,
+    name: &str,
+    task_definition: &str,
+    desired: i32,
+    (min, max): (i32, i32),
+    breaker: Option<bool>,
+) -> Service {
+    let mut config = DeploymentConfiguration::builder()
+        .minimum_healthy_percent(min)
+        .maximum_percent(max);
+    if let Some(rollback) = breaker {
+        config = config.deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(true)
+                .rollback(rollback)
+                .build(),
+        );
+    }
+    env.ecs
+        .create_service()
+        .cluster(&stack.cluster)
+        .service_name(name)
+        .task_definition(task_definition)
+        .desired_count(desired)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .deployment_configuration(config.build())
+        .load_balancers(
+            EcsLoadBalancer::builder()
+                .target_group_arn(&stack.target_group_arn)
+                .container_name("web")
+                .container_port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateService")
+        .service()
+        .unwrap()
+        .clone()
+}
+
+/// DescribeServices for one service.
+pub async fn describe(env: &Env, cluster: &str, service: &str) -> Service {
+    env.ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .expect("DescribeServices")
+        .services()[0]
+        .clone()
+}
+
+/// Waits until the deployment `id` is COMPLETED, the only one, and `desired` tasks run.
+pub async fn wait_completed(env: &Env, cluster: &str, service: &str, id: &str) -> Service {
+    wait_for(
+        &format!("deployment {id} of {service} to complete"),
+        || async {
+            let s = describe(env, cluster, service).await;
+            let deployments = s.deployments();
+            let done = deployments.len() == 1
+                && deployments[0].id() == Some(id)
+                && deployments[0].rollout_state()
+                    == Some(&aws_sdk_ecs::types::DeploymentRolloutState::Completed)
+                && s.running_count() == s.desired_count();
+            done.then_some(s)
+        },
+    )
+    .await
+}
+
+/// The PRIMARY deployment's id.
+pub fn primary_id(service: &Service) -> String {
+    service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.id())
+        .expect("a PRIMARY deployment")
+        .to_owned()
+}
+
+/// Target states in the target group: (id:port, state).
+pub async fn target_states(env: &Env, tg: &str) -> Vec<(u16, String, Option<String>)> {
+    env.elb
+        .describe_target_health()
+        .target_group_arn(tg)
+        .send()
+        .await
+        .expect("DescribeTargetHealth")
+        .target_health_descriptions()
+        .iter()
+        .map(|d| {
+            let health = d.target_health().unwrap();
+            (
+                d.target().and_then(|t| t.port()).unwrap_or(0) as u16,
+                health
+                    .state()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                health.reason().map(|r| r.as_str().to_owned()),
+            )
+        })
+        .collect()
+}
+
+/// Tasks of a service whose processes are alive (any desired status, not yet STOPPED).
+pub async fn alive_tasks(env: &Env, cluster: &str, service: &str) -> Vec<aws_sdk_ecs::types::Task> {
+    let mut arns = Vec::new();
+    for desired in [
+        aws_sdk_ecs::types::DesiredStatus::Running,
+        aws_sdk_ecs::types::DesiredStatus::Stopped,
+    ] {
+        let out = env
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(desired)
+            .send()
+            .await
+            .expect("ListTasks");
+        arns.extend(out.task_arns().iter().cloned());
+    }
+    // A task stopped between the two calls is in both lists.
+    arns.sort();
+    arns.dedup();
+    describe_tasks(env, cluster, &arns)
+        .await
+        .into_iter()
+        .filter(|t| t.last_status() != Some("STOPPED"))
+        .collect()
+}
+
+/// DescribeTasks (in batches of 100).
+pub async fn describe_tasks(
+    env: &Env,
+    cluster: &str,
+    arns: &[String],
+) -> Vec<aws_sdk_ecs::types::Task> {
+    let mut tasks = Vec::new();
+    for chunk in arns.chunks(100) {
+        let out = env
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .expect("DescribeTasks");
+        tasks.extend(out.tasks().iter().cloned());
+    }
+    tasks
+}
+
+/// Stopped tasks of a service.
+pub async fn stopped_tasks(
+    env: &Env,
+    cluster: &str,
+    service: &str,
+) -> Vec<aws_sdk_ecs::types::Task> {
+    let out = env
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .expect("ListTasks");
+    describe_tasks(env, cluster, out.task_arns())
+        .await
+        .into_iter()
+        .filter(|t| t.last_status() == Some("STOPPED"))
+        .collect()
+}
+
+/// Event messages, newest first.
+pub fn events(service: &Service) -> Vec<String> {
+    service
+        .events()
+        .iter()
+        .filter_map(|e| e.message().map(str::to_owned))
+        .collect()
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// `GET path` on 127.0.0.1:port over a fresh connection.
+pub async fn http_get(port: u16, path: &str) -> std::io::Result<Answer> {
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream
+            .write_all(
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Ok(Answer { status, body })
+    };
+    tokio::time::timeout(Duration::from_secs(30), attempt)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("timed out")))
+}
+
+/// Steady load through a listener until stopped: counts answers by status and body.
+pub struct Load {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Vec<Result<Answer, String>>>,
+}
+
+impl Load {
+    /// Starts GETs of `path` on `port`, one every 20 ms (bounded: at most 10 minutes).
+    pub fn start(port: u16, path: &'static str) -> Load {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let end = Instant::now() + Duration::from_secs(600);
+            while !*stopped.borrow() && Instant::now() < end {
+                answers.push(http_get(port, path).await.map_err(|e| e.to_string()));
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+            answers
+        });
+        Load { stop, task }
+    }
+
+    /// Stops and returns every answer.
+    pub async fn finish(self) -> Vec<Result<Answer, String>> {
+        let _ = self.stop.send(true);
+        self.task.await.expect("load task")
+    }
+}
+
+/// Samples, while running, the peak number of live tasks and the fewest healthy targets.
+pub struct Observer {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<(usize, usize)>,
+}
+
+impl Observer {
+    /// Starts sampling `service` and its target group every 200 ms.
+    pub fn start(env: &Env, stack: &Stack, service: &str) -> Observer {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let ecs = env.ecs.clone();
+        let elb = env.elb.clone();
+        let cluster = stack.cluster.clone();
+        let tg = stack.target_group_arn.clone();
+        let service = service.to_owned();
+        let task = tokio::spawn(async move {
+            let probe = ProbeClients { ecs, elb };
+            let (mut peak, mut fewest) = (0usize, usize::MAX);
+            let end = Instant::now() + Duration::from_secs(600);
+            while !*stopped.borrow() && Instant::now() < end {
+                let alive = probe.alive(&cluster, &service).await;
+                let healthy = probe.healthy(&tg).await;
+                peak = peak.max(alive);
+                fewest = fewest.min(healthy);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (peak, fewest)
+        });
+        Observer { stop, task }
+    }
+
+    /// Stops; returns (peak live tasks, fewest healthy targets).
+    pub async fn finish(self) -> (usize, usize) {
+        let _ = self.stop.send(true);
+        self.task.await.expect("observer task")
+    }
+}
+
+struct ProbeClients {
+    ecs: aws_sdk_ecs::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl ProbeClients {
+    async fn alive(&self, cluster: &str, service: &str) -> usize {
+        let mut arns = Vec::new();
+        for desired in [
+            aws_sdk_ecs::types::DesiredStatus::Running,
+            aws_sdk_ecs::types::DesiredStatus::Stopped,
+        ] {
+            if let Ok(out) = self
+                .ecs
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service)
+                .desired_status(desired)
+                .send()
+                .await
+            {
+                arns.extend(out.task_arns().iter().cloned());
+            }
+        }
+        // A task stopped between the two calls is in both lists.
+        arns.sort();
+        arns.dedup();
+        let mut alive = 0;
+        for chunk in arns.chunks(100) {
+            if let Ok(out) = self
+                .ecs
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+            {
+                alive += out
+                    .tasks()
+                    .iter()
+                    .filter(|t| t.last_status() != Some("STOPPED"))
+                    .count();
+            }
+        }
+        alive
+    }
+
+    async fn healthy(&self, tg: &str) -> usize {
+        match self
+            .elb
+            .describe_target_health()
+            .target_group_arn(tg)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .target_health_descriptions()
+                .iter()
+                .filter(|d| {
+                    d.target_health()
+                        .and_then(|h| h.state())
+                        .map(|s| s.as_str())
+                        == Some("healthy")
+                })
+                .count(),
+            Err(_) => 0,
+        }
+    }
+}
