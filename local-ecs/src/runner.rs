@@ -514,8 +514,15 @@ fn container_spec(
             }
         }
     }
-    // The host port mapping: the app must listen on PORT; it wins over any PORT set above.
-    if let Some(port) = host_port {
+    // The host port mapping: the app must listen on PORT. It replaces the image's PORT, but a
+    // PORT the container definition sets itself is kept: on ECS such a PORT makes the app
+    // listen where the port mapping doesn't lead (or not start at all), and so it does here.
+    let definition_sets_port = def
+        .list("environment")
+        .unwrap_or(&[])
+        .iter()
+        .any(|var| matches!(var.opt_str("name"), Ok(Some("PORT"))));
+    if let Some(port) = host_port.filter(|_| !definition_sets_port) {
         env.insert("PORT".into(), port.to_string());
     }
     env.entry("PATH".into())
@@ -860,7 +867,21 @@ mod tests {
         .unwrap();
         assert_eq!(plain.argv, ["/usr/local/bin/app", "serve"]);
         assert_eq!(plain.program, rootfs.join("usr/local/bin/app"));
-        assert_eq!(plain.env["PORT"], "4000", "local-ecs's PORT wins");
+        assert_eq!(
+            plain.env["PORT"], "4000",
+            "local-ecs's PORT wins over the image's"
+        );
+        let own_port = container_spec(
+            &serde_json::json!({"name": "c", "environment": [{"name": "PORT", "value": "not-a-port"}]}),
+            &config,
+            rootfs,
+            Some(4000),
+        )
+        .unwrap();
+        assert_eq!(
+            own_port.env["PORT"], "not-a-port",
+            "the container definition's PORT is kept"
+        );
         assert_eq!(plain.env["A"], "1");
         let overridden = container_spec(
             &serde_json::json!({"entryPoint": ["other"], "environment": [{"name": "A", "value": "2"}]}),

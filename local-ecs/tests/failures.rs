@@ -16,9 +16,15 @@ async fn crashing_image_trips_the_circuit_breaker_and_rolls_back() {
     let first = primary_id(&created);
     wait_completed(&env, "breaker", "breaker", &first).await;
 
-    // An empty GREETING makes hello-service exit 2 at once (the container's own environment;
-    // only PORT is local-ecs's).
-    let bad = register(&env, "breaker", &image, &[("GREETING", " ")], None).await;
+    // A PORT in the container definition is kept, as on ECS: hello-service exits 2 at once.
+    let bad = register(
+        &env,
+        "breaker",
+        &image,
+        &[("GREETING", "v1"), ("PORT", "not-a-port")],
+        None,
+    )
+    .await;
     let updated = env
         .ecs
         .update_service()
@@ -120,7 +126,7 @@ async fn crashing_image_trips_the_circuit_breaker_and_rolls_back() {
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert_eq!(logs[0].0, "web");
     let text = std::fs::read_to_string(&logs[0].1).unwrap();
-    assert!(text.contains("invalid GREETING"), "{text}");
+    assert!(text.contains("invalid PORT"), "{text}");
 
     // Still serving the previous revision.
     let answer = http_get(stack.listener_port, "/hello/after")
