@@ -229,16 +229,18 @@ impl TargetHealthTracker {
             .filter(|a| !self.described.contains(a))
             .collect();
         for task in describe_tasks(&clients.ecs, &target.cluster, &new).await? {
-            self.index(&task, deployments);
+            // A task still provisioning has no address or port yet: describe it again later.
+            if self.index(&task, deployments) {
+                self.described.extend(task.task_arn().map(str::to_owned));
+            }
         }
-        self.described.extend(new);
         Ok(())
     }
 
-    /// Adds a task's target keys to the map.
-    pub fn index(&mut self, task: &Task, deployments: &[DeploymentSnapshot]) {
+    /// Adds a task's target keys to the map; false when it has none (yet).
+    pub fn index(&mut self, task: &Task, deployments: &[DeploymentSnapshot]) -> bool {
         let Some(deployment) = task_deployment(task, deployments) else {
-            return;
+            return false;
         };
         let mut keys = Vec::new();
         for container in task.containers() {
@@ -269,9 +271,11 @@ impl TargetHealthTracker {
                 }
             }
         }
+        let found = !keys.is_empty();
         for key in keys {
             self.by_key.insert(key, deployment.clone());
         }
+        found
     }
 }
 

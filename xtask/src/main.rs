@@ -2,7 +2,15 @@
 //! workspace. One module per task; run `cargo xtask --help` for the list.
 
 mod bench;
+mod binary;
+mod config;
+mod deploy;
+mod failure;
+mod image;
 mod lint;
+mod local;
+mod progress;
+mod status;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -11,7 +19,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
-    about = "Build, deploy, benchmark and check the workspace."
+    about = "Build, deploy, benchmark and check the workspace.",
+    after_help = "Exit codes: 0 success, 1 deploy failed or rolled back, 2 bad usage or configuration, 3 verification failed."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -20,6 +29,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
+    /// Build, push, roll and verify: the working tree to a verified rolling update on ECS.
+    ///
+    /// Stages: build (static release hello-service), image (OCI, no Docker), push (ECR, by
+    /// digest), roll (new task-definition revision, UpdateService, watch the deployment we
+    /// started to its outcome), verify (GET <load balancer>/hello/verify until the new build
+    /// answers 10 times in a row). On failure: roll back (unless --rollback-on-failure false)
+    /// and exit non-zero with the cause. Settings come from flags, DEPLOY_* variables and
+    /// deploy.toml. With --local, everything runs against local-ecs on this machine.
+    Deploy(Box<deploy::DeployArgs>),
+    /// Build the OCI image alone; write it as an OCI layout and/or push it to a registry.
+    Image(image::ImageArgs),
+    /// The service's deployments, newest events, target health and load balancer URL.
+    Status(status::StatusArgs),
+    /// Put the service back on the task definition before the last deploy (or --to), and wait.
+    Rollback(status::RollbackArgs),
+    /// Manage local-ecs, the local ECS + ECR + ALB: up, down, status, logs.
+    Local(local::LocalArgs),
     /// Measure a component against its performance targets (figures go in the README).
     Bench(bench::BenchArgs),
     /// Lint the infrastructure: cfn-lint and checkov on infra/, checkov and hadolint on the Dockerfile.
@@ -36,6 +62,11 @@ enum Task {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
+        Task::Deploy(args) => deploy::run(*args),
+        Task::Image(args) => image::run(args),
+        Task::Status(args) => status::run_status(args),
+        Task::Rollback(args) => status::run_rollback(args),
+        Task::Local(args) => local::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Lint(args) => lint::run(args),
     };
@@ -43,7 +74,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(failure::exit_code(&err))
         }
     }
 }

@@ -1,0 +1,180 @@
+//! Stage 1, build: hello-service as a static release binary, named with its build id.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::util::{cargo, output, project_root};
+
+#[allow(dead_code)] // build.rs uses the rest of this file
+#[path = "../../hello-service/build_id.rs"]
+mod build_id;
+
+/// A built binary.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    pub path: PathBuf,
+    /// The rustc target it was built for.
+    pub target: String,
+    /// The build id baked into it (and the image tag).
+    pub build_id: String,
+}
+
+/// The build id of the working tree: git short sha, plus `-dirty-<hash>` with uncommitted
+/// changes to hello-service (the same function build.rs runs).
+pub fn build_id() -> String {
+    match std::env::var(build_id::BUILD_ID_ENV) {
+        Ok(id) if !id.trim().is_empty() => id.trim().to_owned(),
+        _ => build_id::compute(&project_root()),
+    }
+}
+
+/// The static target to build for: musl when its standard library is installed, else the
+/// host's glibc target with `+crt-static`.
+fn static_target() -> Result<(String, Option<&'static str>)> {
+    let arch = std::env::consts::ARCH;
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    let musl = format!("{arch}-unknown-linux-musl");
+    if installed.lines().any(|l| l.trim() == musl) {
+        return Ok((musl, None));
+    }
+    if std::env::consts::OS != "linux" {
+        bail!("static Linux binaries are built on Linux here; use --builder docker or --image");
+    }
+    Ok((
+        format!("{arch}-unknown-linux-gnu"),
+        Some("-C target-feature=+crt-static"),
+    ))
+}
+
+/// `cargo build --release -p hello-service` for the static target, with `HELLO_BUILD_ID` set
+/// so the binary's `x-app-version` is exactly the image tag.
+pub fn build(quiet: bool) -> Result<Binary> {
+    let build_id = build_id();
+    let (target, rustflags) = static_target()?;
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "hello-service",
+        "--target",
+        &target,
+    ])
+    .env(build_id::BUILD_ID_ENV, &build_id);
+    if quiet {
+        cmd.arg("--quiet");
+    }
+    if let Some(flags) = rustflags {
+        // Target-specific, so build scripts and proc macros (host) are unaffected.
+        let var = format!(
+            "CARGO_TARGET_{}_RUSTFLAGS",
+            target.to_uppercase().replace('-', "_")
+        );
+        cmd.env(var, flags);
+    }
+    let status = cmd.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo build of hello-service failed ({status})");
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"));
+    let path = target_dir
+        .join(&target)
+        .join("release")
+        .join("hello-service");
+    if !path.is_file() {
+        bail!("cargo reported success but {} is missing", path.display());
+    }
+    Ok(Binary {
+        path,
+        target,
+        build_id,
+    })
+}
+
+/// The commit time of HEAD (or `SOURCE_DATE_EPOCH`), so image timestamps are reproducible.
+pub fn source_date() -> time::OffsetDateTime {
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .or_else(|| {
+            output(Command::new("git").arg("-C").arg(project_root()).args([
+                "log",
+                "-1",
+                "--format=%ct",
+            ]))
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        })
+        .unwrap_or(0);
+    time::OffsetDateTime::from_unix_timestamp(epoch).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Where the source lives, for the image's `org.opencontainers.image.source` label.
+pub fn source_url() -> String {
+    output(
+        Command::new("git")
+            .arg("-C")
+            .arg(project_root())
+            .args(["remote", "get-url", "origin"]),
+    )
+    .map(|url| without_userinfo(url.trim()))
+    .ok()
+    .filter(|url| !url.is_empty())
+    .unwrap_or_else(|| format!("file://{}", project_root().display()))
+}
+
+/// `https://user:token@host/x` → `https://host/x`: a label must never carry a credential.
+fn without_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('/') {
+            Some((authority, path)) => {
+                let host = authority
+                    .rsplit_once('@')
+                    .map_or(authority, |(_, host)| host);
+                format!("{scheme}://{host}/{path}")
+            }
+            None => format!(
+                "{scheme}://{}",
+                rest.rsplit_once('@').map_or(rest, |(_, host)| host)
+            ),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_urls_lose_their_credentials() {
+        assert_eq!(
+            without_userinfo("https://ci:s3cret@github.com/org/repo.git"),
+            "https://github.com/org/repo.git"
+        );
+        assert_eq!(
+            without_userinfo("https://github.com/org/repo"),
+            "https://github.com/org/repo"
+        );
+        assert_eq!(
+            without_userinfo("git@github.com:org/repo.git"),
+            "git@github.com:org/repo.git"
+        );
+    }
+
+    #[test]
+    fn the_build_id_names_the_tree() {
+        let id = build_id();
+        assert!(!id.is_empty() && id.len() <= 128, "{id}");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+            "{id}"
+        );
+    }
+}

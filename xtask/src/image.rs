@@ -1,0 +1,139 @@
+//! Stage 2, image: an OCI image of the static binary, made without Docker; and
+//! `cargo xtask image`, which builds it alone and writes or pushes it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use clap::Args;
+use deploy_sdk::image::{ImageSpec, OciImage, RegistryLogin};
+use deploy_sdk::registry::ImageRef;
+
+use crate::binary::{self, Binary};
+use crate::failure::Failure;
+
+/// Where the binary goes in the image (the Dockerfile and the task definition agree).
+pub const BINARY_NAME: &str = "hello-service";
+
+/// The image of `binary`: `/usr/local/bin/hello-service` as entrypoint, user 65532, `port`
+/// exposed, OCI labels for revision, source and creation time (the commit's, so the same
+/// binary always gives the same digest).
+pub fn hello_image(binary: &Binary, port: u16) -> Result<OciImage> {
+    let data =
+        std::fs::read(&binary.path).with_context(|| format!("read {}", binary.path.display()))?;
+    let created = binary::source_date();
+    let mut spec = ImageSpec::for_static_binary(BINARY_NAME, data, port, created);
+    let created_text = created
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into());
+    for (key, value) in [
+        ("org.opencontainers.image.title", BINARY_NAME.to_owned()),
+        ("org.opencontainers.image.revision", binary.build_id.clone()),
+        ("org.opencontainers.image.source", binary::source_url()),
+        ("org.opencontainers.image.created", created_text),
+    ] {
+        spec.labels.insert(key.into(), value);
+    }
+    Ok(spec.build()?)
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// Write the image as an OCI image layout directory (skopeo: `oci:DIR:TAG`).
+    #[arg(long, value_name = "DIR")]
+    oci_layout: Option<PathBuf>,
+    /// Push to a registry reference `host[:port]/repo[:tag]` (tag defaults to the build id).
+    /// Credentials: REGISTRY_USERNAME / REGISTRY_PASSWORD, else the Docker config file.
+    /// Plain HTTP is used only for localhost registries.
+    #[arg(long, value_name = "REF")]
+    push: Option<String>,
+    /// Port the image exposes.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+}
+
+/// `cargo xtask image`.
+pub fn run(args: ImageArgs) -> Result<()> {
+    let target = args
+        .push
+        .as_deref()
+        .map(ImageRef::parse)
+        .transpose()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let binary = binary::build(false)?;
+    let image = hello_image(&binary, args.port)?;
+    println!(
+        "image {} ({} bytes, build {})",
+        image.digest(),
+        image.size(),
+        binary.build_id
+    );
+    if let Some(dir) = &args.oci_layout {
+        image.write_oci_layout(dir, Some(&binary.build_id))?;
+        println!(
+            "wrote OCI layout {} (tag {})",
+            dir.display(),
+            binary.build_id
+        );
+    }
+    if let Some(target) = target {
+        let tag = target
+            .tag
+            .clone()
+            .unwrap_or_else(|| binary.build_id.clone());
+        let login = registry_login(&target.registry)?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        let report = runtime.block_on(deploy_sdk::image::push(
+            &image,
+            &target,
+            std::slice::from_ref(&tag),
+            login.as_ref(),
+        ))?;
+        println!(
+            "pushed {} as :{tag} ({} blobs uploaded, {} bytes; {} already there)",
+            report.pinned, report.uploaded_blobs, report.uploaded_bytes, report.skipped_blobs
+        );
+    }
+    Ok(())
+}
+
+/// Credentials for `registry`: env first, then `~/.docker/config.json` `auths`.
+fn registry_login(registry: &str) -> Result<Option<RegistryLogin>> {
+    if let (Ok(username), Ok(password)) = (
+        std::env::var("REGISTRY_USERNAME"),
+        std::env::var("REGISTRY_PASSWORD"),
+    ) {
+        return Ok(Some(RegistryLogin {
+            username,
+            password: deploy_sdk::Secret::new(password),
+        }));
+    }
+    let config = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .map(|dir| dir.join("config.json"));
+    let Some(text) = config.and_then(|path| std::fs::read_to_string(path).ok()) else {
+        return Ok(None);
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let Some(auth) = json["auths"][registry]["auth"].as_str() else {
+        return Ok(None);
+    };
+    // base64("user:password"); a malformed entry is reported without its content.
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "the Docker config entry for {registry} is not base64 of user:password"
+            ))
+        })?;
+    let (username, password) = decoded.split_once(':').ok_or_else(|| {
+        Failure::usage(format!("the Docker config entry for {registry} has no ':'"))
+    })?;
+    Ok(Some(RegistryLogin {
+        username: username.to_owned(),
+        password: deploy_sdk::Secret::new(password),
+    }))
+}
