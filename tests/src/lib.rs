@@ -1,1 +1,134 @@
-//! Shared helpers for the end-to-end tests in `tests/tests/`.
+//! Shared helpers for the end-to-end tests in `tests/tests/`: run `cargo xtask` as a user
+//! would, against a local-ecs whose state lives in a temporary directory, and talk HTTP to
+//! the local load balancer.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("inside the workspace").to_path_buf()
+}
+
+/// The result of one `cargo xtask` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The `--output json` report.
+    pub fn report(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// A local stack: a state directory for local-ecs, used by one test at a time.
+pub struct LocalStack {
+    pub state_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Tests share one stack (one bootstrap, one release build) and take turns with it.
+static STACK: Mutex<Option<LocalStack>> = Mutex::new(None);
+
+/// Runs `test` with the shared stack, after a first deploy made it (greeting "first").
+/// local-ecs is stopped afterwards (its state stays; the next test's first command restarts it),
+/// so no process outlives the tests.
+pub fn with_stack<T>(test: impl FnOnce(&LocalStack) -> T) -> T {
+    let mut guard = STACK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if guard.is_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stack = LocalStack { state_dir: dir.path().join("local-ecs"), _dir: dir };
+        let first = stack.deploy(&["--env", "GREETING=first"]);
+        assert_eq!(first.code, Some(0), "the bootstrap deploy failed:\n{}\n{}", first.stdout, first.stderr);
+        *guard = Some(stack);
+    }
+    let stack = guard.as_ref().expect("stack");
+    struct Down<'a>(&'a LocalStack);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.xtask(&["local", "down"]);
+        }
+    }
+    let _down = Down(stack);
+    test(stack)
+}
+
+impl LocalStack {
+    /// `cargo xtask ARGS` with this stack's state directory, plain progress (CI mode).
+    pub fn xtask(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO"))
+            .current_dir(root())
+            .args(["run", "--quiet", "-p", "xtask", "--"])
+            .args(args)
+            .env("DEPLOY_LOCAL_STATE_DIR", &self.state_dir)
+            .env("CI", "true")
+            .output()
+            .expect("run cargo xtask");
+        out.into()
+    }
+
+    /// `cargo xtask deploy --local --output json ARGS`.
+    pub fn deploy(&self, args: &[&str]) -> Run {
+        let mut all = vec!["deploy", "--local", "--output", "json"];
+        all.extend_from_slice(args);
+        self.xtask(&all)
+    }
+
+    /// The local-ecs endpoint (while it runs).
+    pub fn endpoint(&self) -> String {
+        std::fs::read_to_string(self.state_dir.join("endpoint")).expect("local-ecs endpoint").trim().to_owned()
+    }
+
+    /// ECS client for this stack's local-ecs.
+    pub async fn ecs(&self) -> aws_sdk_ecs::Client {
+        let clients = deploy_sdk::Clients::load(&deploy_sdk::AwsOptions {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(self.endpoint()),
+            dummy_credentials: true,
+            ..Default::default()
+        })
+        .await;
+        clients.ecs
+    }
+}
+
+/// One HTTP/1.1 GET with `Connection: close`: (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// `http://127.0.0.1:PORT` → the socket address.
+pub fn addr_of(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap_or_else(|e| panic!("{url}: {e}"))
+}

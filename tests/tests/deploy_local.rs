@@ -1,0 +1,165 @@
+//! `cargo xtask deploy --local` end to end: a real release build, a real OCI image pushed to
+//! local-ecs's registry, real rolling updates of real hello-service processes behind a real
+//! load-balancing proxy — the way a user runs it, exit codes and JSON report included.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tests::{LocalStack, addr_of, http_get, with_stack};
+
+fn url_of(stack: &LocalStack) -> String {
+    let status = stack.xtask(&["status", "--local"]);
+    status
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("url: "))
+        .unwrap_or_else(|| panic!("no url in status:\n{}\n{}", status.stdout, status.stderr))
+        .trim()
+        .to_owned()
+}
+
+fn greeting_at(url: &str) -> String {
+    let (status, body) = http_get(addr_of(url), "/hello/e2e").expect("GET through the load balancer");
+    assert_eq!(status, 200, "{body}");
+    body.split(" e2e<br>").next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn two_deploys_with_different_greetings_the_second_verified() {
+    with_stack(|stack| {
+        let run = stack.deploy(&["--env", "GREETING=second"]);
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        let report = run.report();
+        assert_eq!(report["outcome"], "deployed", "{report:#}");
+        assert_eq!(report["exit_code"], 0);
+        let old = report["old_task_definition"].as_str().expect("old revision named");
+        let new = report["new_task_definition"].as_str().expect("new revision named");
+        assert_ne!(old, new);
+        assert!(new.contains(":task-definition/hello-ecs:"), "{new}");
+        assert!(report["deployment_id"].as_str().is_some_and(|d| d.starts_with("ecs-svc/")), "{report:#}");
+        assert!(report["image"]["uri"].as_str().is_some_and(|u| u.contains("/hello-ecr-repo@sha256:")), "{report:#}");
+        let stages: Vec<&str> = report["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(stages, ["build", "image", "push", "roll", "verify"]);
+        let verify = &report["verify"];
+        assert_eq!(verify["converged"], true, "{verify:#}");
+        assert!(verify["new"].as_u64().unwrap() >= 10);
+        assert_eq!(greeting_at(report["url"].as_str().unwrap()), "second");
+        // The image was already in the registry: nothing to upload.
+        assert_eq!(report["image"]["uploaded_blobs"], 0, "{report:#}");
+    })
+}
+
+#[test]
+fn a_rolling_update_under_load_drops_no_request() {
+    with_stack(|stack| {
+        // Make sure local-ecs runs, then find the load balancer.
+        let up = stack.xtask(&["local", "up"]);
+        assert_eq!(up.code, Some(0), "{}", up.stderr);
+        let url = url_of(stack);
+        let addr = addr_of(&url);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Four clients, each paced at one request per 8 ms: about 500 requests/s offered.
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let (stop, ok, bad, failures) = (stop.clone(), ok.clone(), bad.clone(), failures.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let started = Instant::now();
+                        match http_get(addr, "/hello/load") {
+                            Ok((200, _)) => ok.fetch_add(1, Ordering::Relaxed),
+                            other => {
+                                failures.lock().unwrap().push(format!("{other:?}"));
+                                bad.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
+                        std::thread::sleep(Duration::from_millis(8).saturating_sub(started.elapsed()));
+                    }
+                })
+            })
+            .collect();
+        let began = Instant::now();
+        let run = stack.deploy(&["--env", "GREETING=under-load"]);
+        let elapsed = began.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        let (ok, bad) = (ok.load(Ordering::Relaxed), bad.load(Ordering::Relaxed));
+        let rate = (ok + bad) as f64 / elapsed.as_secs_f64();
+        assert_eq!(bad, 0, "{bad} failed requests of {}: {:?}", ok + bad, &failures.lock().unwrap()[..bad.min(5) as usize]);
+        assert!(rate >= 200.0, "the load was only {rate:.0} requests/s");
+        assert_eq!(greeting_at(&url), "under-load");
+    })
+}
+
+#[test]
+fn a_broken_revision_is_rolled_back_and_the_old_one_keeps_serving() {
+    with_stack(|stack| {
+        let before = stack.deploy(&["--env", "GREETING=steady"]);
+        assert_eq!(before.code, Some(0), "{}", before.stderr);
+        let steady = before.report();
+        let steady_td = steady["new_task_definition"].as_str().unwrap().to_owned();
+
+        let run = stack.deploy(&["--env", "GREETING=steady", "--env", "PORT=not-a-port"]);
+        assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+        let report = run.report();
+        assert_eq!(report["outcome"], "rolled_back", "{report:#}");
+        assert_eq!(report["exit_code"], 1);
+        assert!(report["reason"].as_str().unwrap().contains("circuit breaker"), "{report:#}");
+        let stopped = report["stopped_tasks"].as_array().unwrap();
+        assert!(stopped.iter().any(|t| t.as_str().unwrap().contains("exited 2")), "{report:#}");
+        assert!(report["rollback"]["outcome"].as_str().unwrap().starts_with("completed"), "{report:#}");
+        assert!(run.stderr.contains("ROLLED BACK") && run.stderr.contains("look further"), "{}", run.stderr);
+
+        let status = stack.xtask(&["status", "--local"]);
+        let runs = status.stdout.lines().next().unwrap_or_default().to_owned();
+        let steady_revision = steady_td.rsplit('/').next().unwrap();
+        assert!(runs.ends_with(&format!("task definition {steady_revision}")), "{runs} (expected {steady_revision})");
+        assert_eq!(greeting_at(&url_of(stack)), "steady");
+    })
+}
+
+#[test]
+fn a_dry_run_changes_nothing() {
+    with_stack(|stack| {
+        let up = stack.xtask(&["local", "up"]);
+        assert_eq!(up.code, Some(0), "{}", up.stderr);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let snapshot = || {
+            runtime.block_on(async {
+                let ecs = stack.ecs().await;
+                let families = ecs.list_task_definitions().family_prefix("hello-ecs").send().await.unwrap();
+                let service = ecs.describe_services().cluster("dev-cluster").services("hello-ecs").send().await.unwrap();
+                let service = &service.services()[0];
+                (families.task_definition_arns().to_vec(), service.task_definition().unwrap().to_owned(), service.deployments().len())
+            })
+        };
+        let before = snapshot();
+        let run = stack.deploy(&["--dry-run", "--env", "GREETING=never"]);
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        assert_eq!(run.report()["outcome"], "dry_run");
+        assert!(run.stderr.contains("env GREETING:") && run.stderr.contains("-> never"), "the diff is shown:\n{}", run.stderr);
+        assert!(run.stderr.contains("UpdateService: cluster=dev-cluster service=hello-ecs"), "{}", run.stderr);
+        assert_eq!(snapshot(), before, "a dry run registered or updated something");
+        assert_ne!(greeting_at(&url_of(stack)), "never");
+    })
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_what_is_wrong() {
+    with_stack(|stack| {
+        let run = stack.deploy(&["--service", "no-such-service", "--no-verify"]);
+        assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("\"no-such-service\""), "{}", run.stderr);
+        let run = stack.deploy(&["--container", "hello-server"]);
+        assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("\"hello-server\"") && run.stderr.contains("it has: hello-ecs"), "{}", run.stderr);
+        let run = stack.deploy(&["--env", "NOT VALID"]);
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
+        assert!(run.stderr.contains("NOT VALID"), "{}", run.stderr);
+    })
+}
