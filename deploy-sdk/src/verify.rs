@@ -68,7 +68,7 @@ impl Expectation {
 /// How verification polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyOptions {
-    /// Consecutive new answers that prove the rollout (default 10).
+    /// Consecutive new answers that prove the rollout (default 10; at least 1).
     pub consecutive: u32,
     /// Pause between requests (default 100 ms).
     pub interval: Duration,
@@ -190,6 +190,13 @@ pub async fn verify(
     mut on_answer: impl FnMut(&Answer, &SecondCounts),
 ) -> Result<VerifyReport> {
     expect.check()?;
+    if options.consecutive == 0 {
+        // Zero in a row would be met by the first answer, even an error.
+        return Err(Error::InvalidInput {
+            what: "verification".into(),
+            problem: "consecutive new answers must be at least 1".into(),
+        });
+    }
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(Error::InvalidInput {
             what: format!("URL {url:?}"),

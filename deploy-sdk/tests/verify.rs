@@ -1075,3 +1075,18 @@ async fn a_service_without_a_load_balancer_is_reported() {
     assert!(message.contains("no load balancer"), "{message}");
     assert!(message.contains("pass the URL explicitly"), "{message}");
 }
+
+#[tokio::test]
+async fn zero_consecutive_answers_prove_nothing() {
+    // Only errors: "0 in a row" must not turn the first error into a success.
+    let script = Script::new([vec![status(503)]], Tail::RepeatLast);
+    let (server, url) = serve(&script).await;
+
+    let zero = verify(&url, &header_expectation(), &options(0, 2, 200), |_, _| {}).await;
+
+    assert!(
+        matches!(&zero, Err(Error::InvalidInput { problem, .. }) if problem.contains("at least 1")),
+        "{zero:?}"
+    );
+    assert_eq!(received(&server).await, 0);
+}
