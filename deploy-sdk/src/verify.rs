@@ -225,21 +225,24 @@ pub async fn verify(
     let mut streak = 0;
     while started.elapsed() < options.timeout {
         let answer = match client.get(url).send().await {
+            Ok(response) if !response.status().is_success() => {
+                Answer::Error(format!("HTTP {}", response.status().as_u16()))
+            }
             Ok(response) => {
-                let status = response.status();
                 let headers = response.headers().clone();
-                let body = response.text().await.unwrap_or_default();
-                if !status.is_success() {
-                    Answer::Error(format!("HTTP {}", status.as_u16()))
-                } else if expect.matches(&headers, &body) {
-                    Answer::New
-                } else {
-                    let build = header_name
-                        .as_deref()
-                        .and_then(|name| headers.get(name))
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    Answer::Old { build }
+                match response.text().await {
+                    // An answer cut off mid-body (a task dying, a reset) proves nothing, even
+                    // when its headers name the new build.
+                    Err(err) => Answer::Error(describe_request_error(&err)),
+                    Ok(body) if expect.matches(&headers, &body) => Answer::New,
+                    Ok(_) => {
+                        let build = header_name
+                            .as_deref()
+                            .and_then(|name| headers.get(name))
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        Answer::Old { build }
+                    }
                 }
             }
             Err(err) => Answer::Error(describe_request_error(&err)),

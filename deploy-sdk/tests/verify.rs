@@ -1090,3 +1090,51 @@ async fn zero_consecutive_answers_prove_nothing() {
     );
     assert_eq!(received(&server).await, 0);
 }
+
+/// A server on 127.0.0.1 that sends the new build's status and headers, then closes the
+/// connection long before the body it announced is complete: a task dying mid-answer.
+async fn truncating_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // Read the whole request head first, so closing sends FIN rather than RST
+                // and the client does get the status line and headers.
+                let mut head = Vec::new();
+                let mut buf = [0; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\n\
+                     {VERSION_HEADER}: {NEW}\r\ncontent-length: 1000\r\n\r\n{NEW_GREETING} ve"
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}/hello/verify")
+}
+
+#[tokio::test]
+async fn an_answer_cut_off_mid_body_is_an_error() {
+    let url = truncating_server().await;
+
+    let (report, seen) = run(&url, &header_expectation(), &options(2, 5, 200)).await;
+
+    assert!(!report.converged, "{report}");
+    let n = seen.answers.len() as u32;
+    assert!(n >= 1);
+    assert_eq!(report.totals, counts(0, 0, n), "{:?}", report.errors);
+    assert!(
+        report.errors.keys().all(|e| e.contains("body")),
+        "{:?}",
+        report.errors
+    );
+}
