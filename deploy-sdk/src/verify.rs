@@ -351,14 +351,17 @@ pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<Stri
         .and_then(|lb| lb.dns_name())
         .ok_or_else(|| Error::NoLoadBalancer(format!("load balancer {lb_arn} has no DNS name")))?
         .to_owned();
-    let listeners = clients
+    // Every page: a shared load balancer's listener or rule may come after the first.
+    let listeners: Vec<Listener> = clients
         .elb
         .describe_listeners()
         .load_balancer_arn(lb_arn)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeListeners", e))?;
-    let listeners = listeners.listeners();
     let chosen = match listeners
         .iter()
         .find(|l| forwards_to(l.default_actions(), tg_arn))
@@ -366,22 +369,21 @@ pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<Stri
         Some(listener) => Some(listener),
         None => {
             let mut found = None;
-            for listener in listeners {
+            for listener in &listeners {
                 let Some(arn) = listener.listener_arn() else {
                     continue;
                 };
-                let rules = clients
+                let rules: Vec<Rule> = clients
                     .elb
                     .describe_rules()
                     .listener_arn(arn)
+                    .into_paginator()
+                    .items()
                     .send()
+                    .try_collect()
                     .await
                     .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeRules", e))?;
-                if rules
-                    .rules()
-                    .iter()
-                    .any(|r: &Rule| forwards_to(r.actions(), tg_arn))
-                {
+                if rules.iter().any(|r| forwards_to(r.actions(), tg_arn)) {
                     found = Some(listener);
                     break;
                 }

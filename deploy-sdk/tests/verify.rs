@@ -694,6 +694,19 @@ impl Aws {
     /// ELBv2 `action` with form field `key=value` answers with `result` (the inside of
     /// `<{action}Result>`), `calls` times.
     async fn elb(&self, action: &str, key: &'static str, value: &str, result: &str, calls: u64) {
+        self.elb_page(action, key, value, None, result, calls).await;
+    }
+
+    /// Like [`Aws::elb`], for the page the request's `Marker` asks for (`None`: the first).
+    async fn elb_page(
+        &self,
+        action: &str,
+        key: &'static str,
+        value: &str,
+        marker: Option<&'static str>,
+        result: &str,
+        calls: u64,
+    ) {
         let body = format!(
             r#"<{action}Response xmlns="{ELB_NS}">
   <{action}Result>
@@ -710,6 +723,10 @@ impl Aws {
             .and(header("content-type", "application/x-www-form-urlencoded"))
             .and(body_string_contains(format!("Action={action}&")))
             .and(form_field(key, value.to_owned()))
+            .and(move |request: &Request| {
+                let asked = form(request).into_iter().find(|(k, _)| k == "Marker");
+                asked.map(|(_, v)| v).as_deref() == marker
+            })
             .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/xml"))
             .expect(calls)
             .mount(&self.server)
@@ -1074,6 +1091,72 @@ async fn a_service_without_a_load_balancer_is_reported() {
     assert!(message.contains("dev-cluster/hello-ecs"), "{message}");
     assert!(message.contains("no load balancer"), "{message}");
     assert!(message.contains("pass the URL explicitly"), "{message}");
+}
+
+#[tokio::test]
+async fn listeners_and_rules_on_later_pages_are_found() {
+    let aws = Aws::start().await;
+    aws.service(ecs_target_group(TG)).await;
+    aws.target_group(&[LB]).await;
+    aws.load_balancer(1).await;
+    let admin = listener_arn("9c2d1f7a3b4e5d60");
+    let public = listener_arn("f2f7dc8efc522ab2");
+    // A shared load balancer: its listeners and rules come a page at a time.
+    aws.elb_page(
+        "DescribeListeners",
+        "LoadBalancerArn",
+        LB,
+        None,
+        &format!(
+            "<Listeners>{}</Listeners><NextMarker>listeners-2</NextMarker>",
+            listener(&admin, "HTTP", 8080, &fixed_404())
+        ),
+        1,
+    )
+    .await;
+    aws.elb_page(
+        "DescribeListeners",
+        "LoadBalancerArn",
+        LB,
+        Some("listeners-2"),
+        &format!(
+            "<Listeners>{}</Listeners>",
+            listener(&public, "HTTP", 80, &fixed_404())
+        ),
+        1,
+    )
+    .await;
+    aws.rules(&admin, &[default_rule(&admin, &fixed_404())], 1)
+        .await;
+    aws.elb_page(
+        "DescribeRules",
+        "ListenerArn",
+        &public,
+        None,
+        &format!(
+            "<Rules>{}</Rules><NextMarker>rules-2</NextMarker>",
+            path_rule(&public, 5, "/billing/*", &forward(OTHER_TG))
+        ),
+        1,
+    )
+    .await;
+    aws.elb_page(
+        "DescribeRules",
+        "ListenerArn",
+        &public,
+        Some("rules-2"),
+        &format!(
+            "<Rules>{}{}</Rules>",
+            path_rule(&public, 10, "/hello/*", &forward(TG)),
+            default_rule(&public, &fixed_404())
+        ),
+        1,
+    )
+    .await;
+
+    let url = discover_url(&aws.clients().await, &hello_service()).await;
+
+    assert_eq!(url.unwrap(), format!("http://{DNS}"));
 }
 
 #[tokio::test]
