@@ -383,12 +383,12 @@ async fn convergence_needs_k_new_answers_in_a_row() {
     let script = Script::new([vec![new(), new(), old()]], Tail::Cycle);
     let (server, url) = serve(&script).await;
 
-    let (report, seen) = run(&url, &header_expectation(), &options(3, 2, 300)).await;
+    let (report, seen) = run(&url, &header_expectation(), &options(3, 2, 500)).await;
 
     assert!(!report.converged, "{report}");
     assert_eq!(report.converged_after, None);
     let answered = seen.answers.len();
-    assert!(answered >= 4, "only {answered} answers in 300 ms");
+    assert!(answered >= 4, "only {answered} answers in 500 ms");
     assert_eq!(seen.answers, script.expected(answered));
     assert_eq!(received(&server).await, answered);
     let longest = seen
@@ -519,12 +519,11 @@ async fn header_and_body_must_both_match() {
 
 #[tokio::test]
 async fn a_refused_connection_is_an_error_answer() {
-    // A port nothing listens on: bound, then closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound but not listening: connections are refused, and while the socket is
+    // held no other test's server can take the port.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/hello/verify");
 
     let (report, seen) = run(&url, &header_expectation(), &options(1, 5, 150)).await;
@@ -540,6 +539,7 @@ async fn a_refused_connection_is_an_error_answer() {
         message.contains(&format!("{n}× connection failed")),
         "{message}"
     );
+    drop(socket);
 }
 
 #[tokio::test]
