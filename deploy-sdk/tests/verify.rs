@@ -303,8 +303,8 @@ async fn a_rollout_converges_once_only_the_new_build_answers() {
     assert_eq!(report.required, K);
     assert_eq!(report.url, url);
 
-    // Each request but the first waits an interval, so the answer after n requests comes at
-    // least n intervals after the start.
+    // Every request but the first follows a sleep of one interval, so answer n + 1 comes at
+    // least n intervals after the start, and m answers later at least m intervals later.
     let interval = Duration::from_millis(INTERVAL_MS);
     let first = report.first_new_after.unwrap();
     let done = report.converged_after.unwrap();
