@@ -68,7 +68,7 @@ impl Expectation {
 /// How verification polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyOptions {
-    /// Consecutive new answers that prove the rollout (default 10).
+    /// Consecutive new answers that prove the rollout (default 10; at least 1).
     pub consecutive: u32,
     /// Pause between requests (default 100 ms).
     pub interval: Duration,
@@ -190,6 +190,13 @@ pub async fn verify(
     mut on_answer: impl FnMut(&Answer, &SecondCounts),
 ) -> Result<VerifyReport> {
     expect.check()?;
+    if options.consecutive == 0 {
+        // Zero in a row would be met by the first answer, even an error.
+        return Err(Error::InvalidInput {
+            what: "verification".into(),
+            problem: "consecutive new answers must be at least 1".into(),
+        });
+    }
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(Error::InvalidInput {
             what: format!("URL {url:?}"),
@@ -218,21 +225,24 @@ pub async fn verify(
     let mut streak = 0;
     while started.elapsed() < options.timeout {
         let answer = match client.get(url).send().await {
+            Ok(response) if !response.status().is_success() => {
+                Answer::Error(format!("HTTP {}", response.status().as_u16()))
+            }
             Ok(response) => {
-                let status = response.status();
                 let headers = response.headers().clone();
-                let body = response.text().await.unwrap_or_default();
-                if !status.is_success() {
-                    Answer::Error(format!("HTTP {}", status.as_u16()))
-                } else if expect.matches(&headers, &body) {
-                    Answer::New
-                } else {
-                    let build = header_name
-                        .as_deref()
-                        .and_then(|name| headers.get(name))
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    Answer::Old { build }
+                match response.text().await {
+                    // An answer cut off mid-body (a task dying, a reset) proves nothing, even
+                    // when its headers name the new build.
+                    Err(err) => Answer::Error(describe_request_error(&err)),
+                    Ok(body) if expect.matches(&headers, &body) => Answer::New,
+                    Ok(_) => {
+                        let build = header_name
+                            .as_deref()
+                            .and_then(|name| headers.get(name))
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        Answer::Old { build }
+                    }
                 }
             }
             Err(err) => Answer::Error(describe_request_error(&err)),
@@ -341,14 +351,17 @@ pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<Stri
         .and_then(|lb| lb.dns_name())
         .ok_or_else(|| Error::NoLoadBalancer(format!("load balancer {lb_arn} has no DNS name")))?
         .to_owned();
-    let listeners = clients
+    // Every page: a shared load balancer's listener or rule may come after the first.
+    let listeners: Vec<Listener> = clients
         .elb
         .describe_listeners()
         .load_balancer_arn(lb_arn)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeListeners", e))?;
-    let listeners = listeners.listeners();
     let chosen = match listeners
         .iter()
         .find(|l| forwards_to(l.default_actions(), tg_arn))
@@ -356,22 +369,21 @@ pub async fn discover_url(clients: &Clients, target: &ServiceRef) -> Result<Stri
         Some(listener) => Some(listener),
         None => {
             let mut found = None;
-            for listener in listeners {
+            for listener in &listeners {
                 let Some(arn) = listener.listener_arn() else {
                     continue;
                 };
-                let rules = clients
+                let rules: Vec<Rule> = clients
                     .elb
                     .describe_rules()
                     .listener_arn(arn)
+                    .into_paginator()
+                    .items()
                     .send()
+                    .try_collect()
                     .await
                     .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeRules", e))?;
-                if rules
-                    .rules()
-                    .iter()
-                    .any(|r: &Rule| forwards_to(r.actions(), tg_arn))
-                {
+                if rules.iter().any(|r| forwards_to(r.actions(), tg_arn)) {
                     found = Some(listener);
                     break;
                 }
