@@ -11,7 +11,10 @@ use std::time::Duration;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("inside the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("inside the workspace")
+        .to_path_buf()
 }
 
 /// The result of one `cargo xtask` run.
@@ -25,8 +28,12 @@ pub struct Run {
 impl Run {
     /// The `--output json` report.
     pub fn report(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a JSON report ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -53,12 +60,23 @@ static STACK: Mutex<Option<LocalStack>> = Mutex::new(None);
 /// local-ecs is stopped afterwards (its state stays; the next test's first command restarts it),
 /// so no process outlives the tests.
 pub fn with_stack<T>(test: impl FnOnce(&LocalStack) -> T) -> T {
-    let mut guard = STACK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = STACK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if guard.is_none() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let stack = LocalStack { state_dir: dir.path().join("local-ecs"), _dir: dir };
+        let stack = LocalStack {
+            state_dir: dir.path().join("local-ecs"),
+            _dir: dir,
+        };
         let first = stack.deploy(&["--env", "GREETING=first"]);
-        assert_eq!(first.code, Some(0), "the bootstrap deploy failed:\n{}\n{}", first.stdout, first.stderr);
+        assert_eq!(
+            first.code,
+            Some(0),
+            "the bootstrap deploy failed:\n{}\n{}",
+            first.stdout,
+            first.stderr
+        );
         *guard = Some(stack);
     }
     let stack = guard.as_ref().expect("stack");
@@ -95,7 +113,10 @@ impl LocalStack {
 
     /// The local-ecs endpoint (while it runs).
     pub fn endpoint(&self) -> String {
-        std::fs::read_to_string(self.state_dir.join("endpoint")).expect("local-ecs endpoint").trim().to_owned()
+        std::fs::read_to_string(self.state_dir.join("endpoint"))
+            .expect("local-ecs endpoint")
+            .trim()
+            .to_owned()
     }
 
     /// ECS client for this stack's local-ecs.
@@ -115,7 +136,9 @@ impl LocalStack {
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())?;
+    stream.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
@@ -124,11 +147,17 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
 /// `http://127.0.0.1:PORT` → the socket address.
 pub fn addr_of(url: &str) -> SocketAddr {
-    url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap_or_else(|e| panic!("{url}: {e}"))
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
 }

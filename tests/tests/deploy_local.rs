@@ -20,9 +20,28 @@ fn url_of(stack: &LocalStack) -> String {
 }
 
 fn greeting_at(url: &str) -> String {
-    let (status, body) = http_get(addr_of(url), "/hello/e2e").expect("GET through the load balancer");
+    let (status, body) =
+        http_get(addr_of(url), "/hello/e2e").expect("GET through the load balancer");
     assert_eq!(status, 200, "{body}");
     body.split(" e2e<br>").next().unwrap_or_default().to_owned()
+}
+
+/// Waits until 20 requests in a row through the load balancer succeed.
+fn wait_serving(addr: std::net::SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut streak = 0;
+    while streak < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the service did not come back within 120 s"
+        );
+        streak = if matches!(http_get(addr, "/ping"), Ok((200, _))) {
+            streak + 1
+        } else {
+            0
+        };
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -33,13 +52,32 @@ fn two_deploys_with_different_greetings_the_second_verified() {
         let report = run.report();
         assert_eq!(report["outcome"], "deployed", "{report:#}");
         assert_eq!(report["exit_code"], 0);
-        let old = report["old_task_definition"].as_str().expect("old revision named");
-        let new = report["new_task_definition"].as_str().expect("new revision named");
+        let old = report["old_task_definition"]
+            .as_str()
+            .expect("old revision named");
+        let new = report["new_task_definition"]
+            .as_str()
+            .expect("new revision named");
         assert_ne!(old, new);
         assert!(new.contains(":task-definition/hello-ecs:"), "{new}");
-        assert!(report["deployment_id"].as_str().is_some_and(|d| d.starts_with("ecs-svc/")), "{report:#}");
-        assert!(report["image"]["uri"].as_str().is_some_and(|u| u.contains("/hello-ecr-repo@sha256:")), "{report:#}");
-        let stages: Vec<&str> = report["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert!(
+            report["deployment_id"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("ecs-svc/")),
+            "{report:#}"
+        );
+        assert!(
+            report["image"]["uri"]
+                .as_str()
+                .is_some_and(|u| u.contains("/hello-ecr-repo@sha256:")),
+            "{report:#}"
+        );
+        let stages: Vec<&str> = report["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
         assert_eq!(stages, ["build", "image", "push", "roll", "verify"]);
         let verify = &report["verify"];
         assert_eq!(verify["converged"], true, "{verify:#}");
@@ -58,13 +96,16 @@ fn a_rolling_update_under_load_drops_no_request() {
         assert_eq!(up.code, Some(0), "{}", up.stderr);
         let url = url_of(stack);
         let addr = addr_of(&url);
+        // A restarted local-ecs starts the service's tasks again: load begins once they serve.
+        wait_serving(addr);
         let stop = Arc::new(AtomicBool::new(false));
         let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
         // Four clients, each paced at one request per 8 ms: about 500 requests/s offered.
         let workers: Vec<_> = (0..4)
             .map(|_| {
-                let (stop, ok, bad, failures) = (stop.clone(), ok.clone(), bad.clone(), failures.clone());
+                let (stop, ok, bad, failures) =
+                    (stop.clone(), ok.clone(), bad.clone(), failures.clone());
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         let started = Instant::now();
@@ -75,7 +116,9 @@ fn a_rolling_update_under_load_drops_no_request() {
                                 bad.fetch_add(1, Ordering::Relaxed)
                             }
                         };
-                        std::thread::sleep(Duration::from_millis(8).saturating_sub(started.elapsed()));
+                        std::thread::sleep(
+                            Duration::from_millis(8).saturating_sub(started.elapsed()),
+                        );
                     }
                 })
             })
@@ -90,7 +133,13 @@ fn a_rolling_update_under_load_drops_no_request() {
         assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
         let (ok, bad) = (ok.load(Ordering::Relaxed), bad.load(Ordering::Relaxed));
         let rate = (ok + bad) as f64 / elapsed.as_secs_f64();
-        assert_eq!(bad, 0, "{bad} failed requests of {}: {:?}", ok + bad, &failures.lock().unwrap()[..bad.min(5) as usize]);
+        assert_eq!(
+            bad,
+            0,
+            "{bad} failed requests of {}: {:?}",
+            ok + bad,
+            &failures.lock().unwrap()[..bad.min(5) as usize]
+        );
         assert!(rate >= 200.0, "the load was only {rate:.0} requests/s");
         assert_eq!(greeting_at(&url), "under-load");
     })
@@ -109,16 +158,40 @@ fn a_broken_revision_is_rolled_back_and_the_old_one_keeps_serving() {
         let report = run.report();
         assert_eq!(report["outcome"], "rolled_back", "{report:#}");
         assert_eq!(report["exit_code"], 1);
-        assert!(report["reason"].as_str().unwrap().contains("circuit breaker"), "{report:#}");
+        assert!(
+            report["reason"]
+                .as_str()
+                .unwrap()
+                .contains("circuit breaker"),
+            "{report:#}"
+        );
         let stopped = report["stopped_tasks"].as_array().unwrap();
-        assert!(stopped.iter().any(|t| t.as_str().unwrap().contains("exited 2")), "{report:#}");
-        assert!(report["rollback"]["outcome"].as_str().unwrap().starts_with("completed"), "{report:#}");
-        assert!(run.stderr.contains("ROLLED BACK") && run.stderr.contains("look further"), "{}", run.stderr);
+        assert!(
+            stopped
+                .iter()
+                .any(|t| t.as_str().unwrap().contains("exited 2")),
+            "{report:#}"
+        );
+        assert!(
+            report["rollback"]["outcome"]
+                .as_str()
+                .unwrap()
+                .starts_with("completed"),
+            "{report:#}"
+        );
+        assert!(
+            run.stderr.contains("ROLLED BACK") && run.stderr.contains("look further"),
+            "{}",
+            run.stderr
+        );
 
         let status = stack.xtask(&["status", "--local"]);
         let runs = status.stdout.lines().next().unwrap_or_default().to_owned();
         let steady_revision = steady_td.rsplit('/').next().unwrap();
-        assert!(runs.ends_with(&format!("task definition {steady_revision}")), "{runs} (expected {steady_revision})");
+        assert!(
+            runs.ends_with(&format!("task definition {steady_revision}")),
+            "{runs} (expected {steady_revision})"
+        );
         assert_eq!(greeting_at(&url_of(stack)), "steady");
     })
 }
@@ -132,19 +205,47 @@ fn a_dry_run_changes_nothing() {
         let snapshot = || {
             runtime.block_on(async {
                 let ecs = stack.ecs().await;
-                let families = ecs.list_task_definitions().family_prefix("hello-ecs").send().await.unwrap();
-                let service = ecs.describe_services().cluster("dev-cluster").services("hello-ecs").send().await.unwrap();
+                let families = ecs
+                    .list_task_definitions()
+                    .family_prefix("hello-ecs")
+                    .send()
+                    .await
+                    .unwrap();
+                let service = ecs
+                    .describe_services()
+                    .cluster("dev-cluster")
+                    .services("hello-ecs")
+                    .send()
+                    .await
+                    .unwrap();
                 let service = &service.services()[0];
-                (families.task_definition_arns().to_vec(), service.task_definition().unwrap().to_owned(), service.deployments().len())
+                (
+                    families.task_definition_arns().to_vec(),
+                    service.task_definition().unwrap().to_owned(),
+                    service.deployments().len(),
+                )
             })
         };
         let before = snapshot();
         let run = stack.deploy(&["--dry-run", "--env", "GREETING=never"]);
         assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
         assert_eq!(run.report()["outcome"], "dry_run");
-        assert!(run.stderr.contains("env GREETING:") && run.stderr.contains("-> never"), "the diff is shown:\n{}", run.stderr);
-        assert!(run.stderr.contains("UpdateService: cluster=dev-cluster service=hello-ecs"), "{}", run.stderr);
-        assert_eq!(snapshot(), before, "a dry run registered or updated something");
+        assert!(
+            run.stderr.contains("env GREETING:") && run.stderr.contains("-> never"),
+            "the diff is shown:\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("UpdateService: cluster=dev-cluster service=hello-ecs"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            snapshot(),
+            before,
+            "a dry run registered or updated something"
+        );
         assert_ne!(greeting_at(&url_of(stack)), "never");
     })
 }
@@ -157,7 +258,11 @@ fn bad_configuration_exits_2_naming_what_is_wrong() {
         assert!(run.stderr.contains("\"no-such-service\""), "{}", run.stderr);
         let run = stack.deploy(&["--container", "hello-server"]);
         assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
-        assert!(run.stderr.contains("\"hello-server\"") && run.stderr.contains("it has: hello-ecs"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("\"hello-server\"") && run.stderr.contains("it has: hello-ecs"),
+            "{}",
+            run.stderr
+        );
         let run = stack.deploy(&["--env", "NOT VALID"]);
         assert_eq!(run.code, Some(2), "{}", run.stderr);
         assert!(run.stderr.contains("NOT VALID"), "{}", run.stderr);

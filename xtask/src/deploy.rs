@@ -85,7 +85,7 @@ pub struct DeployArgs {
     #[arg(long, default_value = "/hello/verify")]
     pub verify_path: String,
     /// Consecutive answers from the new build that prove the rollout.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub verify_count: u32,
     /// Give up verifying after this many seconds.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
