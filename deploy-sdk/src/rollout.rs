@@ -125,8 +125,27 @@ pub enum RolloutEvent {
         /// What failed.
         error: String,
     },
+    /// How the watch went, just before the outcome: calls made and time taken.
+    Stats(WatchStats),
     /// The end: what became of our deployment. Always the last event.
     Outcome(Outcome),
+}
+
+/// What a watch cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchStats {
+    /// `DescribeServices` calls made (the budgeted API).
+    pub describe_services_calls: u32,
+    /// From the first poll to the outcome.
+    pub watched: Duration,
+}
+
+impl WatchStats {
+    /// Average `DescribeServices` calls per minute over the watch.
+    pub fn describes_per_minute(&self) -> f64 {
+        let minutes = self.watched.as_secs_f64().max(1.0) / 60.0;
+        f64::from(self.describe_services_calls) / minutes
+    }
 }
 
 /// What became of a deployment.
@@ -368,6 +387,14 @@ impl PollPlanner {
         }
     }
 
+    /// The calls made so far, over `watched`.
+    pub fn stats(&self, watched: Duration) -> WatchStats {
+        WatchStats {
+            describe_services_calls: self.polls,
+            watched,
+        }
+    }
+
     /// Records a `DescribeServices` call made at `now`.
     pub fn record_call(&mut self, now: Instant) {
         self.calls.push_back(now);
@@ -446,7 +473,10 @@ pub fn watch(
                 Ok(events) => {
                     let mut outcome = false;
                     for event in events.events {
-                        outcome |= matches!(event, RolloutEvent::Outcome(_));
+                        if matches!(event, RolloutEvent::Outcome(_)) {
+                            outcome = true;
+                            yield RolloutEvent::Stats(planner.stats(begun.elapsed()));
+                        }
                         yield event;
                     }
                     if outcome {
@@ -462,6 +492,7 @@ pub fn watch(
             };
             let waited = begun.elapsed();
             if waited >= options.timeout {
+                yield RolloutEvent::Stats(planner.stats(waited));
                 yield RolloutEvent::Outcome(Outcome::TimedOut {
                     deployment_id: watcher.started.deployment_id.clone(),
                     waited,

@@ -558,6 +558,15 @@ async fn run(
         1,
         "one outcome"
     );
+    let Some(RolloutEvent::Stats(stats)) = events.iter().rev().nth(1) else {
+        panic!("no stats before the outcome: {events:?}");
+    };
+    // Every poll counts, answered or throttled.
+    let answered = script.lock().unwrap().describe_calls;
+    assert!(
+        (answered..=answered + 1).contains(&(stats.describe_services_calls as usize)),
+        "{stats:?} vs {answered}"
+    );
     let describe_calls = script.lock().unwrap().describe_calls;
     Watched {
         events,

@@ -37,6 +37,17 @@ enum Bench {
         #[arg(long, default_value_t = 20)]
         starts: usize,
     },
+    /// An incremental local deploy after a one-line greeting change, stage by stage.
+    ///
+    /// Warms a local stack (target/bench-deploy), edits DEFAULT_GREETING in
+    /// hello-service/src/lib.rs (restored afterwards), runs `cargo xtask deploy --local`, and
+    /// prints each stage's time next to its target: build + image + push ≤ 20 s; roll +
+    /// verify within 2 s of the floor the health-check and drain settings impose.
+    Deploy {
+        /// Incremental deploys to time (each with its own greeting change).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -46,6 +57,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             connections,
             starts,
         } => hello(duration, connections, starts),
+        Bench::Deploy { rounds } => crate::bench_deploy::run(rounds.max(1)),
     }
 }
 

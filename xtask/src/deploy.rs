@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use deploy_sdk::deploy::{DeployRequest, Deployer};
 use deploy_sdk::ecr;
 use deploy_sdk::registry::ImageRef;
-use deploy_sdk::rollout::{Outcome, RolloutEvent, WatchOptions};
+use deploy_sdk::rollout::{Outcome, RolloutEvent, WatchOptions, WatchStats};
 use deploy_sdk::service::{
     ServiceRef, StartedDeployment, UpdateOptions, describe_service, short_task_definition,
 };
@@ -114,6 +114,7 @@ pub struct Report {
     pub reason: Option<String>,
     pub stopped_tasks: Vec<String>,
     pub last_events: Vec<String>,
+    pub rollout: Option<RolloutJson>,
     pub rollback: Option<RollbackReport>,
     pub url: Option<String>,
     pub verify: Option<VerifyJson>,
@@ -133,6 +134,15 @@ pub struct ImageReport {
 pub struct Stage {
     pub name: String,
     pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RolloutJson {
+    pub describe_services_calls: u32,
+    pub describes_per_minute: f64,
+    pub watched_seconds: f64,
+    /// From ECS's updatedAt of the deployment at its outcome to the watch seeing it.
+    pub outcome_seen_after_seconds: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -426,9 +436,22 @@ async fn pipeline(
         timeout: Duration::from_secs(args.timeout),
         ..WatchOptions::default()
     };
-    let (outcome, events) =
-        watch_to_outcome(&deployer, started.clone(), options.clone(), progress).await?;
-    report.last_events = events.iter().rev().take(10).rev().cloned().collect();
+    let watched = watch_to_outcome(&deployer, started.clone(), options.clone(), progress).await?;
+    report.last_events = watched
+        .messages
+        .iter()
+        .rev()
+        .take(10)
+        .rev()
+        .cloned()
+        .collect();
+    report.rollout = watched.stats.map(|stats| RolloutJson {
+        describe_services_calls: stats.describe_services_calls,
+        describes_per_minute: stats.describes_per_minute(),
+        watched_seconds: stats.watched.as_secs_f64(),
+        outcome_seen_after_seconds: watched.seen_after,
+    });
+    let outcome = watched.outcome;
     if !outcome.is_success() {
         clock.done(progress, report, &outcome_text(&outcome));
         return Err(handle_failure(
@@ -662,21 +685,48 @@ async fn docker_build_and_push(
     Ok((pinned, build_id))
 }
 
-/// Watches to the outcome, showing progress; returns the outcome and the service events seen.
+/// What a watch saw.
+pub struct Watched {
+    pub outcome: Outcome,
+    /// Service events, oldest first.
+    pub messages: Vec<String>,
+    pub stats: Option<WatchStats>,
+    /// Seconds from ECS recording the outcome (the deployment's updatedAt) to the watch
+    /// seeing it, when ECS gives the time.
+    pub seen_after: Option<f64>,
+}
+
+/// Watches to the outcome, showing progress.
 pub async fn watch_to_outcome(
     deployer: &Deployer,
     started: StartedDeployment,
     options: WatchOptions,
     progress: &Progress,
-) -> Result<(Outcome, Vec<String>)> {
+) -> Result<Watched> {
+    let ours = started.deployment_id.clone();
     let mut stream = std::pin::pin!(deployer.watch(started, options));
-    let mut messages = Vec::new();
+    let (mut messages, mut stats, mut table) = (Vec::new(), None, Vec::new());
     while let Some(event) = stream.next().await {
         let event = event?;
         progress.rollout(&event);
         match event {
             RolloutEvent::ServiceEvent { message, .. } => messages.push(message),
-            RolloutEvent::Outcome(outcome) => return Ok((outcome, messages)),
+            RolloutEvent::Deployments(rows) => table = rows,
+            RolloutEvent::Stats(s) => stats = Some(s),
+            RolloutEvent::Outcome(outcome) => {
+                let seen_after = table
+                    .iter()
+                    .find(|d| d.id == ours)
+                    .and_then(|d| d.updated_at)
+                    .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+                    .map(|d| d.as_secs_f64());
+                return Ok(Watched {
+                    outcome,
+                    messages,
+                    stats,
+                    seen_after,
+                });
+            }
             _ => {}
         }
     }
@@ -741,7 +791,7 @@ async fn handle_failure(
                 progress.set_ours(&rollback.deployment_id);
                 let result = watch_to_outcome(deployer, rollback.clone(), options, progress).await;
                 let rb_outcome = match &result {
-                    Ok((o, _)) => outcome_text(o),
+                    Ok(w) => outcome_text(&w.outcome),
                     Err(err) => format!("watch failed: {err:#}"),
                 };
                 report.rollback = Some(RollbackReport {
@@ -750,7 +800,7 @@ async fn handle_failure(
                     outcome: rb_outcome,
                 });
                 if !matches!(outcome, Outcome::RolledBack { .. })
-                    && result.as_ref().is_ok_and(|(o, _)| o.is_success())
+                    && result.as_ref().is_ok_and(|w| w.outcome.is_success())
                 {
                     report.outcome = "rolled_back".into();
                 }

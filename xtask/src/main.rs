@@ -2,6 +2,7 @@
 //! workspace. One module per task; run `cargo xtask --help` for the list.
 
 mod bench;
+mod bench_deploy;
 mod binary;
 mod config;
 mod deploy;

@@ -167,6 +167,11 @@ impl Progress {
             }
             RolloutEvent::TaskStopped(task) => self.line(format!("stopped task {task}")),
             RolloutEvent::Retrying { error } => self.line(format!("retrying: {error}")),
+            RolloutEvent::Stats(stats) => self.line(format!(
+                "watch: {} DescribeServices calls in {:.1}s",
+                stats.describe_services_calls,
+                stats.watched.as_secs_f64()
+            )),
             RolloutEvent::Outcome(outcome) => {
                 self.line(format!("outcome: {}", outcome_text(outcome)))
             }

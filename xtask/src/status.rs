@@ -209,9 +209,10 @@ pub fn run_rollback(args: RollbackArgs) -> Result<()> {
             timeout: std::time::Duration::from_secs(args.timeout),
             ..WatchOptions::default()
         };
-        let (outcome, _) =
+        let watched =
             crate::deploy::watch_to_outcome(&deployer, started, options, &progress).await?;
         progress.finish();
+        let outcome = watched.outcome;
         if !outcome.is_success() {
             return Err(Failure::deploy(format!("rollback {}", outcome_text(&outcome))).into());
         }
