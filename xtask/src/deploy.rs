@@ -565,15 +565,7 @@ async fn build_and_push(
         "push",
         &format!("ECR repository {}", settings.repository),
     );
-    let auth = ecr::registry_auth(&clients.ecr).await?;
-    let repository = if args.dry_run {
-        // Change nothing: name the repository without creating it.
-        format!("{}/{}", auth.registry, settings.repository)
-    } else {
-        ecr::ensure_repository(&clients.ecr, &settings.repository)
-            .await?
-            .uri
-    };
+    let (auth, repository) = ecr_repository(args.dry_run, settings, clients).await?;
     let repo = ImageRef::parse(&repository)?;
     let pinned = repo.pinned(oci.digest());
     let mut image_report = ImageReport {
@@ -589,7 +581,23 @@ async fn build_and_push(
             &format!("not pushed (dry run); would be {pinned}"),
         );
     } else {
-        let tags = vec![built.build_id.clone(), "latest".to_owned()];
+        // With immutable tags (as infra/ sets them up), a build id already holding another
+        // image (say, CodeBuild's Docker build of the same commit) cannot be moved: push by
+        // digest and leave that tag alone. The task definition pins the digest either way.
+        let existing = ecr::image_digest(
+            &clients.ecr,
+            &settings.repository,
+            &ecr::ImageSelector::Tag(built.build_id.clone()),
+        )
+        .await?;
+        let mut tags = vec!["latest".to_owned()];
+        match existing {
+            Some(digest) if digest != oci.digest() => progress.line(format!(
+                "push: tag {} already holds {digest}; pushing by digest without moving it",
+                built.build_id
+            )),
+            _ => tags.insert(0, built.build_id.clone()),
+        }
         let pushed = deploy_sdk::image::push(&oci, &repo, &tags, Some(&auth.login)).await?;
         image_report.uploaded_blobs = pushed.uploaded_blobs;
         image_report.skipped_blobs = pushed.skipped_blobs;
@@ -606,6 +614,24 @@ async fn build_and_push(
     }
     report.image = Some(image_report);
     Ok((pinned, built.build_id))
+}
+
+/// ECR login and the repository URI; created when missing, except in a dry run, which
+/// changes nothing and only names it.
+async fn ecr_repository(
+    dry_run: bool,
+    settings: &Settings,
+    clients: &deploy_sdk::Clients,
+) -> Result<(ecr::RegistryAuth, String)> {
+    let auth = ecr::registry_auth(&clients.ecr).await?;
+    let repository = if dry_run {
+        format!("{}/{}", auth.registry, settings.repository)
+    } else {
+        ecr::ensure_repository(&clients.ecr, &settings.repository)
+            .await?
+            .uri
+    };
+    Ok((auth, repository))
 }
 
 /// `--builder docker`: `docker build` with the Dockerfile, `docker login` with the ECR token
@@ -628,14 +654,7 @@ async fn docker_build_and_push(
     }
     let build_id = binary::build_id();
     report.build_id = Some(build_id.clone());
-    let auth = ecr::registry_auth(&clients.ecr).await?;
-    let repository = if args.dry_run {
-        format!("{}/{}", auth.registry, settings.repository)
-    } else {
-        ecr::ensure_repository(&clients.ecr, &settings.repository)
-            .await?
-            .uri
-    };
+    let (auth, repository) = ecr_repository(args.dry_run, settings, clients).await?;
     let tagged = format!("{repository}:{build_id}");
     let clock = StageClock::start(progress, "build", &format!("docker build -t {tagged}"));
     crate::util::run(
