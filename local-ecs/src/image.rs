@@ -47,11 +47,12 @@ pub struct ImageRef {
 }
 
 /// Splits `HOST/NAME[:TAG][@DIGEST]`, accepting only this registry's host
-/// (`127.0.0.1:PORT` or `localhost:PORT`).
-pub fn parse_reference(image: &str, port: u16) -> Result<ImageRef, String> {
+/// (`127.0.0.1:PORT` or `localhost:PORT`, for the current port or any earlier one of the same
+/// state directory, in `also`).
+pub fn parse_reference(image: &str, port: u16, also: &[u16]) -> Result<ImageRef, String> {
     let (host, rest) = image.split_once('/').unwrap_or(("", image));
-    let ours = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
-    if !ours.iter().any(|h| h == host) {
+    let ours = |p: u16| host == format!("127.0.0.1:{p}") || host == format!("localhost:{p}");
+    if !(ours(port) || also.iter().any(|p| ours(*p))) {
         return Err(format!(
             "local-ecs pulls only from its own registry at 127.0.0.1:{port} (or \
              localhost:{port}); push the image there and use that repositoryUri"
@@ -114,7 +115,8 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 
 /// Resolves `image` in the registry. The error is the text after `CannotPullContainerError: `.
 pub fn resolve(shared: &Shared, image: &str) -> Result<ResolvedImage, String> {
-    let reference = parse_reference(image, shared.port).map_err(|why| {
+    let earlier: Vec<u16> = shared.lock().served_ports.iter().copied().collect();
+    let reference = parse_reference(image, shared.port, &earlier).map_err(|why| {
         format!(
             "pull image manifest has been retried 1 time(s): failed to resolve ref {image}: {why}"
         )
@@ -321,7 +323,7 @@ mod tests {
     #[test]
     fn references_must_name_this_registry() {
         assert_eq!(
-            parse_reference("127.0.0.1:4580/hello:v1", 4580).unwrap(),
+            parse_reference("127.0.0.1:4580/hello:v1", 4580, &[]).unwrap(),
             ImageRef {
                 repository: "hello".into(),
                 tag: Some("v1".into()),
@@ -329,19 +331,23 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_reference("localhost:4580/team/app", 4580)
+            parse_reference("localhost:4580/team/app", 4580, &[])
                 .unwrap()
                 .tag
                 .as_deref(),
             Some("latest")
         );
-        let pinned = parse_reference("127.0.0.1:4580/a@sha256:abc", 4580).unwrap();
+        let pinned = parse_reference("127.0.0.1:4580/a@sha256:abc", 4580, &[]).unwrap();
         assert_eq!(
             (pinned.tag, pinned.digest.as_deref()),
             (None, Some("sha256:abc"))
         );
-        assert!(parse_reference("nginx:latest", 4580).is_err());
-        assert!(parse_reference("127.0.0.1:9999/a:b", 4580).is_err());
+        assert!(parse_reference("nginx:latest", 4580, &[]).is_err());
+        assert!(parse_reference("127.0.0.1:9999/a:b", 4580, &[]).is_err());
+        assert!(
+            parse_reference("127.0.0.1:9999/a:b", 4580, &[9999]).is_ok(),
+            "a port served earlier"
+        );
     }
 
     fn layer(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {

@@ -119,7 +119,7 @@ impl LocalEcs {
                 let _ = std::fs::remove_dir_all(entry.path().join("rootfs"));
             }
         }
-        state.dirty = false;
+        state.dirty = state.served_ports.insert(port);
         let launcher = Launcher::start(tokio::runtime::Handle::current())
             .context("cannot start the process launcher thread")?;
         let listeners: Vec<(String, u16, u16)> = state

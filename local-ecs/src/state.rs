@@ -39,6 +39,10 @@ pub struct State {
     pub listeners: Vec<Listener>,
     /// ELBv2 listener rules (the default rule of each listener is implied, not stored).
     pub rules: Vec<Rule>,
+    /// Every API/registry port this state directory has been served on. Task definitions
+    /// name images as `127.0.0.1:PORT/...`; a restart on another port must still pull them.
+    #[serde(default)]
+    pub served_ports: std::collections::BTreeSet<u16>,
     /// Set by every change that must reach the state file.
     #[serde(skip)]
     pub dirty: bool,

@@ -61,9 +61,11 @@ async fn a_restart_brings_services_and_tasks_back() {
         "the listener is closed"
     );
 
-    // Start again on the same state directory and port.
+    // Start again on the same state directory, on another port: the task definition names
+    // its image with the old port, and it must still pull.
     let dir = std::mem::replace(&mut env.dir, tempfile::tempdir().unwrap());
-    let mut env = Env::start_in(dir, port).await;
+    let mut env = Env::start_in(dir, 0).await;
+    assert_ne!(env.port, port);
     let service = describe(&env, "restart", "restart").await;
     assert_eq!(service.status(), Some("ACTIVE"));
     assert_eq!(service.task_definition(), Some(td.as_str()));

@@ -124,7 +124,8 @@ pub fn source_url() -> String {
     )
     .map(|url| without_userinfo(url.trim()))
     .ok()
-    .filter(|url| !url.is_empty())
+    // A remote that is a local path is no URL: name the work tree instead.
+    .filter(|url| url.contains("://") || url.contains('@'))
     .unwrap_or_else(|| format!("file://{}", project_root().display()))
 }
 

@@ -294,6 +294,9 @@ async fn pipeline(
         .map(ImageRef::parse)
         .transpose()
         .map_err(|e| Failure::usage(e.to_string()))?;
+    if args.builder == Builder::Docker && image_arg.is_none() {
+        require_docker()?;
+    }
     let say = |line: &str| progress.line(line);
     let clients = status::connect(settings, &say).await?;
     let target = settings.service_ref();
@@ -616,6 +619,20 @@ async fn build_and_push(
     Ok((pinned, built.build_id))
 }
 
+/// `--builder docker` needs an engine: say so before anything else happens.
+fn require_docker() -> Result<()> {
+    let info = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    if info.as_ref().is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    Err(Failure::usage(
+        "--builder docker needs a Docker engine, and none answers (`docker info` failed): start one, or use the default builder (no Docker needed)",
+    )
+    .into())
+}
+
 /// ECR login and the repository URI; created when missing, except in a dry run, which
 /// changes nothing and only names it.
 async fn ecr_repository(
@@ -643,15 +660,6 @@ async fn docker_build_and_push(
     progress: &Progress,
     report: &mut Report,
 ) -> Result<(String, String)> {
-    let info = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output();
-    if !info.as_ref().is_ok_and(|o| o.status.success()) {
-        return Err(Failure::usage(
-            "--builder docker needs a Docker engine, and none answers (`docker info` failed): start one, or use the default builder (no Docker needed)",
-        )
-        .into());
-    }
     let build_id = binary::build_id();
     report.build_id = Some(build_id.clone());
     let (auth, repository) = ecr_repository(args.dry_run, settings, clients).await?;

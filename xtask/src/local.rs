@@ -45,6 +45,10 @@ fn pid_file(state_dir: &Path) -> PathBuf {
     state_dir.join("local-ecs.pid")
 }
 
+fn last_port_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("last-port")
+}
+
 fn log_file(state_dir: &Path) -> PathBuf {
     state_dir.join("local-ecs.log")
 }
@@ -83,11 +87,16 @@ pub fn ensure_running(state_dir: &Path, say: &dyn Fn(&str)) -> Result<LocalEcs> 
         .map(PathBuf::from)
         .unwrap_or_else(|| project_root().join("target"));
     let binary = target_dir.join("debug").join("local-ecs");
-    let port = if std::net::TcpListener::bind(("127.0.0.1", PREFERRED_PORT)).is_ok() {
-        PREFERRED_PORT
-    } else {
-        0
-    };
+    // The port it had last time (so the endpoint stays put), else the preferred one, else any.
+    let last: Option<u16> = std::fs::read_to_string(last_port_file(state_dir))
+        .ok()
+        .and_then(|p| p.trim().parse().ok());
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    let port = last
+        .into_iter()
+        .chain([PREFERRED_PORT])
+        .find(|p| free(*p))
+        .unwrap_or(0);
     let _ = std::fs::remove_file(endpoint_file(state_dir));
     let log = std::fs::File::create(log_file(state_dir)).context("create the local-ecs log")?;
     let mut cmd = Command::new(&binary);
@@ -108,6 +117,9 @@ pub fn ensure_running(state_dir: &Path, say: &dyn Fn(&str)) -> Result<LocalEcs> 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(local) = running(state_dir) {
+            if let Some(port) = local.endpoint.rsplit(':').next() {
+                let _ = std::fs::write(last_port_file(state_dir), port);
+            }
             say(&format!(
                 "local-ecs serving on {} (state {}, log {})",
                 local.endpoint,
