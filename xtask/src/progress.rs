@@ -135,7 +135,9 @@ impl Progress {
             RolloutEvent::Deployments(table) => {
                 let rows = table_rows(table, ours.as_deref());
                 match &self.live {
-                    Some(live) => live.table.set_message(rows.join("\n")),
+                    Some(live) => live
+                        .table
+                        .set_message(rows.iter().map(|r| clip(r)).collect::<Vec<_>>().join("\n")),
                     None => {
                         for row in rows {
                             self.line(format!("roll: {row}"));
@@ -143,9 +145,9 @@ impl Progress {
                     }
                 }
             }
-            RolloutEvent::ServiceEvent { message, .. } => {
-                self.line(format!("event: {message}"));
-                if let (Some(live), Ok(mut state)) = (&self.live, self.state.lock()) {
+            RolloutEvent::ServiceEvent { message, .. } => match (&self.live, self.state.lock()) {
+                // On a terminal the newest events live in their own box.
+                (Some(live), Ok(mut state)) => {
                     state.recent_events.push_back(message.clone());
                     while state.recent_events.len() > RECENT_EVENTS {
                         state.recent_events.pop_front();
@@ -153,15 +155,16 @@ impl Progress {
                     let shown: Vec<String> = state
                         .recent_events
                         .iter()
-                        .map(|e| format!("  · {e}"))
+                        .map(|e| clip(&format!("  · {e}")))
                         .collect();
                     live.events.set_message(shown.join("\n"));
                 }
-            }
+                _ => self.line(format!("event: {message}")),
+            },
             RolloutEvent::TargetHealth(groups) => {
                 let text = health_line(groups, ours.as_deref());
                 match &self.live {
-                    Some(live) => live.health.set_message(text),
+                    Some(live) => live.health.set_message(clip(&text)),
                     None => self.line(text),
                 }
             }
@@ -299,4 +302,19 @@ pub fn outcome_text(outcome: &deploy_sdk::rollout::Outcome) -> String {
             waited.as_secs()
         ),
     }
+}
+
+/// Live lines are cut to the terminal's width, so the live area never wraps.
+fn clip(line: &str) -> String {
+    let width = console_width().saturating_sub(1).max(20);
+    if line.chars().count() <= width {
+        return line.to_owned();
+    }
+    let mut cut: String = line.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
+}
+
+fn console_width() -> usize {
+    usize::from(console::Term::stderr().size().1)
 }
