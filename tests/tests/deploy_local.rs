@@ -44,6 +44,28 @@ fn wait_serving(addr: std::net::SocketAddr) {
     }
 }
 
+/// Waits until every target of the service is healthy and they all belong to one deployment.
+fn wait_healthy(stack: &LocalStack) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = stack.xtask(&["status", "--local"]);
+        let targets: Vec<&str> = status
+            .stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("targets of "))
+            .collect();
+        if targets.len() == 1 && targets[0].ends_with(": 2 healthy") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the targets did not become healthy within 120 s:\n{}",
+            status.stdout
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn two_deploys_with_different_greetings_the_second_verified() {
     with_stack(|stack| {
@@ -96,9 +118,13 @@ fn a_rolling_update_under_load_drops_no_request() {
         assert_eq!(up.code, Some(0), "{}", up.stderr);
         let url = url_of(stack);
         let addr = addr_of(&url);
-        // A restarted local-ecs starts the service's tasks again: load begins once they serve.
+        // A restarted local-ecs starts the service's tasks again: load begins once their targets
+        // are healthy (before that the balancer only fails open to them, and a deploy may
+        // replace them at once, as ECS replaces tasks that never became healthy).
         wait_serving(addr);
+        wait_healthy(stack);
         let stop = Arc::new(AtomicBool::new(false));
+        let began_load = Instant::now();
         let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
         // Four clients, each paced at one request per 8 ms: about 500 requests/s offered.
@@ -112,7 +138,11 @@ fn a_rolling_update_under_load_drops_no_request() {
                         match http_get(addr, "/hello/load") {
                             Ok((200, _)) => ok.fetch_add(1, Ordering::Relaxed),
                             other => {
-                                failures.lock().unwrap().push(format!("{other:?}"));
+                                let at = began_load.elapsed().as_secs_f64();
+                                failures
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("at {at:.2}s: {other:?}"));
                                 bad.fetch_add(1, Ordering::Relaxed)
                             }
                         };
@@ -136,9 +166,12 @@ fn a_rolling_update_under_load_drops_no_request() {
         assert_eq!(
             bad,
             0,
-            "{bad} failed requests of {}: {:?}",
+            "{bad} failed requests of {}: {:?}
+the deploy said:
+{}",
             ok + bad,
-            &failures.lock().unwrap()[..bad.min(5) as usize]
+            &failures.lock().unwrap()[..bad.min(5) as usize],
+            run.stderr
         );
         assert!(rate >= 200.0, "the load was only {rate:.0} requests/s");
         assert_eq!(greeting_at(&url), "under-load");
