@@ -178,7 +178,11 @@ impl Deployer {
         request: &DeployRequest,
     ) -> Result<StartedDeployment> {
         if !prepared.updates {
-            return self.current_deployment(&prepared.service, &request.service);
+            return StartedDeployment::primary_of(
+                &prepared.service,
+                &request.service,
+                "ecs:DescribeServices",
+            );
         }
         let task_definition = if prepared.registers {
             prepared.revision.register(&self.clients.ecs).await?
@@ -193,31 +197,6 @@ impl Deployer {
             &request.update,
         )
         .await
-    }
-
-    /// The PRIMARY deployment of `service`, as a started deployment to watch.
-    fn current_deployment(
-        &self,
-        service: &Service,
-        target: &ServiceRef,
-    ) -> Result<StartedDeployment> {
-        let primary = service::primary_deployment(service).ok_or_else(|| Error::Aws {
-            action: "ecs:DescribeServices".into(),
-            code: None,
-            message: format!("service {target} has no PRIMARY deployment"),
-        })?;
-        Ok(StartedDeployment {
-            service: target.clone(),
-            deployment_id: primary.id().unwrap_or_default().to_owned(),
-            task_definition: primary.task_definition().unwrap_or_default().to_owned(),
-            previous_task_definition: None,
-            created_at: primary
-                .created_at()
-                .and_then(|t| std::time::SystemTime::try_from(*t).ok())
-                .unwrap_or_else(std::time::SystemTime::now),
-            is_new: false,
-            circuit_breaker_rollback: service::circuit_breaker_rollback(service),
-        })
     }
 
     /// Watches a deployment to its outcome (see [`rollout::watch`]).
@@ -245,7 +224,8 @@ impl Deployer {
             })?;
         let service = service::describe_service(&self.clients.ecs, &failed.service).await?;
         if service::primary_deployment(&service).and_then(|d| d.task_definition()) == Some(to) {
-            let mut current = self.current_deployment(&service, &failed.service)?;
+            let mut current =
+                StartedDeployment::primary_of(&service, &failed.service, "ecs:DescribeServices")?;
             current.previous_task_definition = Some(failed.task_definition.clone());
             return Ok(current);
         }

@@ -284,27 +284,42 @@ pub async fn update_service(
         code: None,
         message: "the response has no service".into(),
     })?;
-    let primary = primary_deployment(service).ok_or_else(|| Error::Aws {
-        action: "ecs:UpdateService".into(),
-        code: None,
-        message: "the service has no PRIMARY deployment after the update".into(),
-    })?;
-    let deployment_id = primary.id().unwrap_or_default().to_owned();
-    Ok(StartedDeployment {
-        service: target.clone(),
-        is_new: previous_primary_id.as_deref() != Some(deployment_id.as_str()),
-        deployment_id,
-        task_definition: primary
-            .task_definition()
-            .unwrap_or(task_definition)
-            .to_owned(),
-        previous_task_definition: previous,
-        created_at: primary
-            .created_at()
-            .and_then(|t| SystemTime::try_from(*t).ok())
-            .unwrap_or_else(SystemTime::now),
-        circuit_breaker_rollback: circuit_breaker_rollback(service),
-    })
+    let mut started = StartedDeployment::primary_of(service, target, "ecs:UpdateService")?;
+    if started.task_definition.is_empty() {
+        started.task_definition = task_definition.to_owned();
+    }
+    started.is_new = previous_primary_id.as_deref() != Some(started.deployment_id.as_str());
+    started.previous_task_definition = previous;
+    Ok(started)
+}
+
+impl StartedDeployment {
+    /// The PRIMARY deployment of `service` as a deployment to watch (not new, no previous task
+    /// definition: callers that know more set those). `action` names the call that returned
+    /// `service`, for the error when it has no PRIMARY deployment.
+    pub fn primary_of(
+        service: &Service,
+        target: &ServiceRef,
+        action: &str,
+    ) -> Result<StartedDeployment> {
+        let primary = primary_deployment(service).ok_or_else(|| Error::Aws {
+            action: action.into(),
+            code: None,
+            message: format!("service {target} has no PRIMARY deployment"),
+        })?;
+        Ok(StartedDeployment {
+            service: target.clone(),
+            deployment_id: primary.id().unwrap_or_default().to_owned(),
+            task_definition: primary.task_definition().unwrap_or_default().to_owned(),
+            previous_task_definition: None,
+            created_at: primary
+                .created_at()
+                .and_then(|t| SystemTime::try_from(*t).ok())
+                .unwrap_or_else(SystemTime::now),
+            is_new: false,
+            circuit_breaker_rollback: circuit_breaker_rollback(service),
+        })
+    }
 }
 
 /// The service's deployment configuration with `options` applied, or `None` when the options

@@ -409,20 +409,10 @@ pub async fn create_service(
     let service = created
         .service()
         .context("CreateService returned no service")?;
-    let primary = deploy_sdk::service::primary_deployment(service)
-        .context("the new service has no deployment")?;
-    Ok(StartedDeployment {
-        service: settings.service_ref(),
-        deployment_id: primary.id().unwrap_or_default().to_owned(),
-        task_definition: td,
-        previous_task_definition: None,
-        created_at: primary
-            .created_at()
-            .and_then(|t| std::time::SystemTime::try_from(*t).ok())
-            .unwrap_or_else(std::time::SystemTime::now),
-        is_new: true,
-        circuit_breaker_rollback: true,
-    })
+    let mut started =
+        StartedDeployment::primary_of(service, &settings.service_ref(), "ecs:CreateService")?;
+    started.is_new = true;
+    Ok(started)
 }
 
 #[derive(Debug, Args)]
