@@ -2,7 +2,7 @@
 //! read ECS events read these too.
 
 /// `(service NAME) has started N tasks: (task ID) (task ID).`
-pub fn started_tasks(service: &str, task_ids: &[String]) -> String {
+pub fn started_tasks(service: &str, task_ids: &[impl AsRef<str>]) -> String {
     format!(
         "(service {service}) has started {} tasks: {}.",
         task_ids.len(),
@@ -11,7 +11,7 @@ pub fn started_tasks(service: &str, task_ids: &[String]) -> String {
 }
 
 /// `(service NAME) has stopped N running tasks: (task ID).`
-pub fn stopped_tasks(service: &str, task_ids: &[String]) -> String {
+pub fn stopped_tasks(service: &str, task_ids: &[impl AsRef<str>]) -> String {
     format!(
         "(service {service}) has stopped {} running tasks: {}.",
         task_ids.len(),
@@ -111,10 +111,10 @@ pub fn failed_elb_health_checks(target_group: &str) -> String {
     format!("Task failed ELB health checks in (target-group {target_group})")
 }
 
-fn task_list(task_ids: &[String]) -> String {
+fn task_list(task_ids: &[impl AsRef<str>]) -> String {
     task_ids
         .iter()
-        .map(|id| format!("(task {id})"))
+        .map(|id| format!("(task {})", id.as_ref()))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -126,11 +126,11 @@ mod tests {
     #[test]
     fn wording_matches_ecs() {
         assert_eq!(
-            started_tasks("web", &["a".into(), "b".into()]),
+            started_tasks("web", &["a", "b"]),
             "(service web) has started 2 tasks: (task a) (task b)."
         );
         assert_eq!(
-            stopped_tasks("web", &["a".into()]),
+            stopped_tasks("web", &["a"]),
             "(service web) has stopped 1 running tasks: (task a)."
         );
         assert!(unable_to_stop_or_start("web").contains(

@@ -7,15 +7,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::events;
 use crate::shared::Shared;
-use crate::state::{HealthCheck, TargetState};
+use crate::state::{HealthCheck, HealthStatus, TargetReason, TargetState};
 
-/// Why a health check failed: (reason code, description), as DescribeTargetHealth says it.
-type Failure = (&'static str, String);
+/// Why a health check failed: (reason, description), as DescribeTargetHealth says it.
+type Failure = (TargetReason, String);
+
+/// A failure with ELB's usual description of its reason.
+fn failure(reason: TargetReason) -> Failure {
+    (reason, reason.description().to_owned())
+}
 
 /// Health checks one target until it is deregistered (the task aborts this future).
 pub async fn check_target(shared: Arc<Shared>, tg_arn: String, port: u16) {
@@ -54,25 +62,17 @@ fn set_passive_state(shared: &Shared, tg_arn: &str, port: u16, attached: bool, e
     else {
         return;
     };
-    let (new_state, reason, description) = if !attached {
-        (
-            TargetState::Unused,
-            "Target.NotInUse",
-            "Target group is not configured to receive traffic from the load balancer",
-        )
+    let (new_state, reason) = if !attached {
+        (TargetState::Unused, TargetReason::NotInUse)
     } else if !enabled {
-        (
-            TargetState::Unavailable,
-            "Target.HealthCheckDisabled",
-            "Health checks are disabled",
-        )
+        (TargetState::Unavailable, TargetReason::HealthCheckDisabled)
     } else {
         return;
     };
     if target.state != new_state {
         target.state = new_state;
         target.reason = Some(reason);
-        target.description = Some(description.into());
+        target.description = Some(reason.description().into());
         drop(state);
         shared.wake.notify_one();
     }
@@ -112,8 +112,8 @@ fn record(
                 target.reason = None;
                 target.description = None;
             } else if target.state == TargetState::Initial {
-                target.reason = Some("Elb.InitialHealthChecking");
-                target.description = Some("Initial health checks in progress".into());
+                target.reason = Some(TargetReason::InitialHealthChecking);
+                target.description = Some(TargetReason::InitialHealthChecking.description().into());
             }
         }
         Err((reason, description)) => {
@@ -124,8 +124,8 @@ fn record(
                 target.reason = Some(reason);
                 target.description = Some(description);
             } else if target.state == TargetState::Initial {
-                target.reason = Some("Elb.InitialHealthChecking");
-                target.description = Some("Initial health checks in progress".into());
+                target.reason = Some(TargetReason::InitialHealthChecking);
+                target.description = Some(TargetReason::InitialHealthChecking.description().into());
             }
         }
     }
@@ -136,8 +136,8 @@ fn record(
         tracing::debug!(
             target_group = tg_arn,
             port,
-            from = before.as_str(),
-            to = after.as_str(),
+            from = ?before,
+            to = ?after,
             "target health changed"
         );
         if after == TargetState::Unhealthy
@@ -170,7 +170,8 @@ pub fn matches(matcher: &str, status: u16) -> bool {
     })
 }
 
-/// One health check: `GET path` on the target, bounded by the timeout.
+/// One health check: `GET path` on the target (a fresh connection, as ELB's checks are),
+/// bounded by the timeout.
 async fn probe(target_port: u16, hc: &HealthCheck) -> Result<(), Failure> {
     let port = if hc.port == "traffic-port" {
         target_port
@@ -178,58 +179,42 @@ async fn probe(target_port: u16, hc: &HealthCheck) -> Result<(), Failure> {
         hc.port.parse().unwrap_or(target_port)
     };
     let timeout = Duration::from_secs(hc.timeout_seconds.max(1) as u64);
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: ELB-HealthChecker/2.0\r\nAccept-Encoding: gzip, compressed\r\nConnection: close\r\n\r\n",
-        hc.path
-    );
+    let failed = || failure(TargetReason::FailedHealthChecks);
     let attempt = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.map_err(|_| {
-            (
-                "Target.FailedHealthChecks",
-                "Health checks failed".to_owned(),
-            )
-        })?;
-        stream.write_all(request.as_bytes()).await.map_err(|_| {
-            (
-                "Target.FailedHealthChecks",
-                "Health checks failed".to_owned(),
-            )
-        })?;
-        let mut head = Vec::with_capacity(128);
-        let mut buf = [0u8; 512];
-        while !head.contains(&b'\n') && head.len() < 8192 {
-            let n = stream.read(&mut buf).await.map_err(|_| {
-                (
-                    "Target.FailedHealthChecks",
-                    "Health checks failed".to_owned(),
-                )
-            })?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        let line = String::from_utf8_lossy(&head);
-        let status = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or((
-                "Target.FailedHealthChecks",
-                "Health checks failed".to_owned(),
-            ))?;
+        let request = Request::get(&hc.path)
+            .header(http::header::HOST, format!("127.0.0.1:{port}"))
+            .header(http::header::USER_AGENT, "ELB-HealthChecker/2.0")
+            .header(http::header::ACCEPT_ENCODING, "gzip, compressed")
+            .header(http::header::CONNECTION, "close")
+            .body(Empty::<Bytes>::new())
+            .map_err(|_| failed())?;
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|_| failed())?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| failed())?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let status = sender
+            .send_request(request)
+            .await
+            .map_err(|_| failed())?
+            .status()
+            .as_u16();
         if matches(&hc.matcher, status) {
             Ok(())
         } else {
             Err((
-                "Target.ResponseCodeMismatch",
+                TargetReason::ResponseCodeMismatch,
                 format!("Health checks failed with these codes: [{status}]"),
             ))
         }
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(result) => result,
-        Err(_) => Err(("Target.Timeout", "Request timed out".to_owned())),
+        Err(_) => Err(failure(TargetReason::Timeout)),
     }
 }
 
@@ -271,12 +256,12 @@ pub async fn check_container(shared: Arc<Shared>, check: ContainerHealthCheck, c
         let in_start_period = started.elapsed() < check.start_period;
         let status = if passed {
             failures = 0;
-            Some("HEALTHY")
+            Some(HealthStatus::Healthy)
         } else if in_start_period {
             None
         } else {
             failures += 1;
-            (failures >= check.retries.max(1)).then_some("UNHEALTHY")
+            (failures >= check.retries.max(1)).then_some(HealthStatus::Unhealthy)
         };
         let Some(status) = status else { continue };
         let mut state = shared.lock();

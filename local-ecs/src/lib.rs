@@ -33,6 +33,7 @@ mod shared;
 mod state;
 mod store;
 mod targets;
+mod taskdef;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ pub use crate::shared::Timing;
 
 use crate::launcher::Launcher;
 use crate::shared::Shared;
-use crate::state::TaskStatus;
+use crate::state::{StopCode, TaskStatus};
 use crate::store::Store;
 
 /// The port `local-ecs serve` listens on by default.
@@ -185,11 +186,11 @@ impl Running {
         let deadline = {
             let mut state = shared.lock();
             let mut longest = Duration::ZERO;
+            // The scheduler, seeing the shutdown, drains no target: it deregisters at once.
             for task in state.tasks.values_mut() {
                 if task.last_status != TaskStatus::Stopped {
-                    task.skip_draining = true;
                     task.request_stop(
-                        "ServiceSchedulerInitiated",
+                        StopCode::ServiceSchedulerInitiated,
                         "local-ecs is shutting down".into(),
                     );
                     // Each task sends SIGKILL after its own stopTimeout (at most 120 s);
@@ -199,6 +200,7 @@ impl Running {
             }
             Instant::now() + longest + Duration::from_secs(5)
         };
+        shared.wake.notify_one();
         loop {
             let remaining: Vec<u32> = {
                 let state = shared.lock();

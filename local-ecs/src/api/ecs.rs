@@ -6,14 +6,16 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
+use super::wire::{TaskFilter, Wire};
 use super::{Ctx, page, valid_name};
 use crate::clock::json_time;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ACCOUNT_ID, arn_tail, ecs_arn};
 use crate::protocol::json::Input;
-use crate::scheduler::new_deployment;
 use crate::state::{
-    CircuitBreaker, Cluster, Service, ServiceLoadBalancer, State, Task, TaskDefinition, TaskStatus,
+    CircuitBreaker, Cluster, ContainerStatus, Deployment, DeploymentStatus, DesiredStatus, Service,
+    ServiceLoadBalancer, ServiceStatus, State, StopCode, Task, TaskDefinition,
+    TaskDefinitionStatus, TaskStatus,
 };
 
 /// Serves one ECS operation.
@@ -101,7 +103,7 @@ fn render_cluster(state: &State, cluster: &Cluster, with_tags: bool) -> Value {
     let services = state
         .services
         .iter()
-        .filter(|s| s.cluster_name == cluster.name && s.status == "ACTIVE")
+        .filter(|s| s.cluster_name == cluster.name && s.status == ServiceStatus::Active)
         .count();
     let mut v = json!({
         "clusterArn": cluster.arn,
@@ -234,7 +236,7 @@ fn requires_attributes(body: &Value) -> Value {
 fn render_task_definition(td: &TaskDefinition) -> Value {
     let mut v = td.body.clone();
     if let Value::Object(map) = &mut v {
-        map.insert("status".into(), json!(td.status));
+        map.insert("status".into(), json!(td.status.wire()));
         map.insert("registeredAt".into(), json_time(td.registered_at));
         if let Some(at) = td.deregistered_at {
             map.insert("deregisteredAt".into(), json_time(at));
@@ -375,7 +377,7 @@ fn register_task_definition(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         family: family.to_owned(),
         revision,
         arn,
-        status: "ACTIVE".into(),
+        status: TaskDefinitionStatus::Active,
         body: Value::Object(body),
         tags: tags.clone(),
         registered_at: SystemTime::now(),
@@ -414,7 +416,7 @@ fn list_task_definitions(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         .iter()
         .filter(|(family, _)| prefix.is_none_or(|p| family.as_str() == p))
         .flat_map(|(_, revisions)| revisions.iter())
-        .filter(|td| td.status == status)
+        .filter(|td| td.status.wire() == status)
         .map(|td| td.arn.clone())
         .collect();
     if descending {
@@ -448,8 +450,8 @@ fn deregister_task_definition(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         .flat_map(|r| r.iter_mut())
         .find(|td| td.arn == arn)
         .ok_or_else(unable_to_describe)?;
-    if td.status == "ACTIVE" {
-        td.status = "INACTIVE".into();
+    if td.status == TaskDefinitionStatus::Active {
+        td.status = TaskDefinitionStatus::Inactive;
         td.deregistered_at = Some(SystemTime::now());
     }
     let rendered = render_task_definition(td);
@@ -479,20 +481,20 @@ fn render_service(state: &State, service: &Service, with_tags: bool) -> Value {
         .deployments
         .iter()
         .map(|d| {
-            let desired = if d.status == "PRIMARY" {
+            let desired = if d.status == DeploymentStatus::Primary {
                 service.desired_count as usize
             } else {
                 tasks
                     .iter()
                     .filter(|t| {
                         t.deployment_id.as_deref() == Some(d.id.as_str())
-                            && t.desired_status == "RUNNING"
+                            && t.desired_status == DesiredStatus::Running
                     })
                     .count()
             };
             let mut v = json!({
                 "id": d.id,
-                "status": d.status,
+                "status": d.status.wire(),
                 "taskDefinition": d.task_definition,
                 "desiredCount": desired,
                 "pendingCount": count(Some(&d.id), &pending),
@@ -500,7 +502,7 @@ fn render_service(state: &State, service: &Service, with_tags: bool) -> Value {
                 "failedTasks": d.failed_tasks,
                 "createdAt": json_time(d.created_at),
                 "updatedAt": json_time(d.updated_at),
-                "rolloutState": d.rollout_state,
+                "rolloutState": d.rollout_state.wire(),
                 "rolloutStateReason": d.rollout_state_reason,
             });
             if let Some(lt) = &d.launch_type {
@@ -527,7 +529,7 @@ fn render_service(state: &State, service: &Service, with_tags: bool) -> Value {
             "containerPort": lb.container_port,
         })).collect::<Vec<_>>(),
         "serviceRegistries": [],
-        "status": service.status,
+        "status": service.status.wire(),
         "desiredCount": service.desired_count,
         "runningCount": count(None, &running),
         "pendingCount": count(None, &pending),
@@ -683,7 +685,7 @@ fn active_task_definition<'s>(state: &'s State, reference: &str) -> ApiResult<&'
     let td = state
         .task_definition(reference)
         .ok_or_else(|| invalid("TaskDefinition not found."))?;
-    if td.status != "ACTIVE" {
+    if td.status != TaskDefinitionStatus::Active {
         return Err(invalid(format!("TaskDefinition {} is inactive.", td.arn)));
     }
     Ok(td)
@@ -747,7 +749,7 @@ fn create_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     if state
         .services
         .iter()
-        .any(|s| s.cluster_name == cluster && s.name == name && s.status != "INACTIVE")
+        .any(|s| s.cluster_name == cluster && s.name == name && s.status != ServiceStatus::Inactive)
     {
         return Err(invalid("Creation of service was not idempotent."));
     }
@@ -764,7 +766,7 @@ fn create_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         .get("networkConfiguration")
         .cloned()
         .unwrap_or(Value::Null);
-    let deployment = new_deployment(&td.arn, launch_type.clone(), network);
+    let deployment = Deployment::new(&td.arn, launch_type.clone(), network);
     let service = Service {
         name: name.to_owned(),
         arn: ecs_arn(&ctx.region, &format!("service/{cluster}/{name}")),
@@ -777,7 +779,7 @@ fn create_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         circuit_breaker: breaker,
         load_balancers: lbs,
         health_check_grace_period: grace.unwrap_or(0),
-        status: "ACTIVE".into(),
+        status: ServiceStatus::Active,
         created_at: SystemTime::now(),
         launch_type,
         events: Default::default(),
@@ -805,7 +807,7 @@ fn find_service<'s>(state: &'s mut State, input: &Value) -> ApiResult<&'s mut Se
 fn update_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     let mut state = ctx.shared.lock();
     let service = find_service(&mut state, input)?;
-    if service.status != "ACTIVE" {
+    if service.status != ServiceStatus::Active {
         return Err(ApiError::new(
             "ServiceNotActiveException",
             "Service was not ACTIVE.",
@@ -872,9 +874,9 @@ fn update_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
             .get("networkConfiguration")
             .cloned()
             .unwrap_or(Value::Null);
-        let deployment = new_deployment(&td.arn, service.launch_type.clone(), network);
+        let deployment = Deployment::new(&td.arn, service.launch_type.clone(), network);
         for d in &mut service.deployments {
-            d.status = "ACTIVE".into();
+            d.status = DeploymentStatus::Active;
         }
         service.deployments.insert(0, deployment);
         service.task_definition = td.arn.clone();
@@ -917,7 +919,7 @@ fn list_services(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     let arns: Vec<String> = state
         .services
         .iter()
-        .filter(|s| s.cluster_name == cluster && s.status != "INACTIVE")
+        .filter(|s| s.cluster_name == cluster && s.status != ServiceStatus::Inactive)
         .map(|s| s.arn.clone())
         .collect();
     let (items, next) = page(
@@ -933,7 +935,7 @@ fn delete_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     let force = input.opt_bool("force")?.unwrap_or(false);
     let mut state = ctx.shared.lock();
     let service = find_service(&mut state, input)?;
-    if service.status == "INACTIVE" {
+    if service.status == ServiceStatus::Inactive {
         return Err(ApiError::new(
             "ServiceNotActiveException",
             "Service was not ACTIVE.",
@@ -944,7 +946,7 @@ fn delete_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
             "The service cannot be stopped while it is scaled above 0. Set desiredCount to 0 or use force.",
         ));
     }
-    service.status = "DRAINING".into();
+    service.status = ServiceStatus::Draining;
     service.desired_count = 0;
     let snapshot = service.clone();
     let rendered = render_service(&state, &snapshot, true);
@@ -968,9 +970,9 @@ fn render_task(task: &Task, region: &str, with_tags: bool) -> Value {
                 "taskArn": task.arn,
                 "name": c.name,
                 "image": c.image,
-                "lastStatus": c.last_status,
+                "lastStatus": c.last_status.wire(),
                 "networkInterfaces": [],
-                "healthStatus": c.health_status,
+                "healthStatus": c.health_status.wire(),
                 "cpu": "0",
             });
             if let Some(d) = &c.image_digest {
@@ -986,7 +988,7 @@ fn render_task(task: &Task, region: &str, with_tags: bool) -> Value {
                 v["reason"] = json!(reason);
             }
             let bindings: Vec<Value> = match (c.container_port, c.host_port) {
-                (Some(cp), Some(hp)) if c.last_status == "RUNNING" || task.last_status != TaskStatus::Stopped => {
+                (Some(cp), Some(hp)) if c.last_status == ContainerStatus::Running || task.last_status != TaskStatus::Stopped => {
                     vec![json!({"bindIP": "127.0.0.1", "containerPort": cp, "hostPort": hp, "protocol": "tcp"})]
                 }
                 _ => Vec::new(),
@@ -1000,10 +1002,10 @@ fn render_task(task: &Task, region: &str, with_tags: bool) -> Value {
         "clusterArn": task.cluster_arn,
         "taskDefinitionArn": task.task_definition_arn,
         "group": task.group,
-        "lastStatus": task.last_status.as_str(),
-        "desiredStatus": task.desired_status,
+        "lastStatus": task.last_status.wire(),
+        "desiredStatus": task.desired_status.wire(),
         "createdAt": json_time(task.created_at),
-        "healthStatus": task.health_status(),
+        "healthStatus": task.health_status().wire(),
         "launchType": task.launch_type,
         "version": task.version,
         "connectivity": "CONNECTED",
@@ -1030,7 +1032,7 @@ fn render_task(task: &Task, region: &str, with_tags: bool) -> Value {
     put("stoppingAt", time(task.stopping_at));
     put("stoppedAt", time(task.stopped_at));
     put("executionStoppedAt", time(task.stopped_at));
-    put("stopCode", task.stop_code.map(|s| json!(s)));
+    put("stopCode", task.stop_code.map(|s| json!(s.wire())));
     put(
         "stoppedReason",
         task.stopped_reason.as_ref().map(|s| json!(s)),
@@ -1061,12 +1063,8 @@ fn list_tasks(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     let family = input.opt_str("family")?;
     let started_by = input.opt_str("startedBy")?;
     let launch_type = input.opt_str("launchType")?;
-    let desired = input.opt_str("desiredStatus")?.unwrap_or("RUNNING");
-    if !["RUNNING", "PENDING", "STOPPED"].contains(&desired) {
-        return Err(invalid(
-            "desiredStatus must be RUNNING, PENDING or STOPPED.",
-        ));
-    }
+    let desired = TaskFilter::parse(input.opt_str("desiredStatus")?.unwrap_or("RUNNING"))
+        .ok_or_else(|| invalid("desiredStatus must be RUNNING, PENDING or STOPPED."))?;
     let mut tasks: Vec<&Task> = state
         .tasks
         .values()
@@ -1081,9 +1079,11 @@ fn list_tasks(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         .filter(|t| started_by.is_none_or(|s| t.started_by.as_deref() == Some(s)))
         .filter(|t| launch_type.is_none_or(|l| t.launch_type == l))
         .filter(|t| match desired {
-            "STOPPED" => t.desired_status == "STOPPED",
-            "PENDING" => t.desired_status == "RUNNING" && t.last_status < TaskStatus::Running,
-            _ => t.desired_status == "RUNNING",
+            TaskFilter::Stopped => t.desired_status == DesiredStatus::Stopped,
+            TaskFilter::Pending => {
+                t.desired_status == DesiredStatus::Running && t.last_status < TaskStatus::Running
+            }
+            TaskFilter::Running => t.desired_status == DesiredStatus::Running,
         })
         .collect();
     tasks.sort_by_key(|t| t.created_at);
@@ -1132,7 +1132,7 @@ fn stop_task(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         .get_mut(arn_tail(reference))
         .filter(|t| t.cluster_name == cluster)
         .ok_or_else(|| invalid("The referenced task was not found."))?;
-    task.request_stop("UserInitiated", reason);
+    task.request_stop(StopCode::UserInitiated, reason);
     let rendered = render_task(
         task,
         crate::ids::arn_region(&task.arn).unwrap_or(&ctx.region),

@@ -9,11 +9,14 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::Ctx;
+use super::wire::Wire;
 use crate::clock::iso8601;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{elb_arn, elb_id};
 use crate::protocol::query::Params;
-use crate::state::{HealthCheck, Listener, LoadBalancer, Rule, State, TargetGroup, TargetState};
+use crate::state::{
+    HealthCheck, Listener, LoadBalancer, Rule, State, TargetGroup, TargetReason, TargetState,
+};
 
 /// Serves one ELBv2 action.
 pub fn handle(ctx: &Ctx, action: &str, params: &Value) -> ApiResult<Value> {
@@ -579,13 +582,13 @@ fn describe_target_health(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
     let tg = state.target_group(arn).ok_or_else(tg_not_found)?;
     let render = |id: &str,
                   port: u16,
-                  st: &str,
-                  reason: Option<&str>,
+                  st: TargetState,
+                  reason: Option<TargetReason>,
                   description: Option<&str>| {
         let mut health = Map::new();
-        health.insert("State".into(), json!(st));
+        health.insert("State".into(), json!(st.wire()));
         if let Some(r) = reason {
-            health.insert("Reason".into(), json!(r));
+            health.insert("Reason".into(), json!(r.wire()));
         }
         if let Some(d) = description {
             health.insert("Description".into(), json!(d));
@@ -603,7 +606,7 @@ fn describe_target_health(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
             out.push(render(
                 &t.id,
                 t.port,
-                t.state.as_str(),
+                t.state,
                 t.reason,
                 t.description.as_deref(),
             ));
@@ -620,16 +623,16 @@ fn describe_target_health(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
                 Some(t) => out.push(render(
                     &t.id,
                     t.port,
-                    t.state.as_str(),
+                    t.state,
                     t.reason,
                     t.description.as_deref(),
                 )),
                 None => out.push(render(
                     id,
                     port.and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
-                    TargetState::Unused.as_str(),
-                    Some("Target.NotRegistered"),
-                    Some("Target is not registered to the target group"),
+                    TargetState::Unused,
+                    Some(TargetReason::NotRegistered),
+                    Some(TargetReason::NotRegistered.description()),
                 )),
             }
         }

@@ -4,6 +4,7 @@
 pub mod ecr;
 pub mod ecs;
 pub mod elbv2;
+pub mod wire;
 
 use std::sync::Arc;
 

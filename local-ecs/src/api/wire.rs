@@ -1,0 +1,197 @@
+//! AWS's spelling of every status the state keeps: the one place where they become strings.
+
+use crate::state::{
+    ContainerStatus, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState, ServiceStatus,
+    StopCode, TargetReason, TargetState, TaskDefinitionStatus, TaskStatus,
+};
+
+/// A status as AWS writes it on the wire.
+pub trait Wire: Copy {
+    /// The wire name (`PRIMARY`, `IN_PROGRESS`, `healthy`, `Target.Timeout`, ...).
+    fn wire(self) -> &'static str;
+}
+
+impl Wire for ServiceStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            ServiceStatus::Active => "ACTIVE",
+            ServiceStatus::Draining => "DRAINING",
+            ServiceStatus::Inactive => "INACTIVE",
+        }
+    }
+}
+
+impl Wire for DeploymentStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            DeploymentStatus::Primary => "PRIMARY",
+            DeploymentStatus::Active => "ACTIVE",
+            DeploymentStatus::Inactive => "INACTIVE",
+        }
+    }
+}
+
+impl Wire for RolloutState {
+    fn wire(self) -> &'static str {
+        match self {
+            RolloutState::InProgress => "IN_PROGRESS",
+            RolloutState::Completed => "COMPLETED",
+            RolloutState::Failed => "FAILED",
+        }
+    }
+}
+
+impl Wire for TaskDefinitionStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            TaskDefinitionStatus::Active => "ACTIVE",
+            TaskDefinitionStatus::Inactive => "INACTIVE",
+        }
+    }
+}
+
+impl Wire for TaskStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            TaskStatus::Provisioning => "PROVISIONING",
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Deactivating => "DEACTIVATING",
+            TaskStatus::Stopping => "STOPPING",
+            TaskStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+impl Wire for DesiredStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            DesiredStatus::Running => "RUNNING",
+            DesiredStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+impl Wire for ContainerStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            ContainerStatus::Pending => "PENDING",
+            ContainerStatus::Running => "RUNNING",
+            ContainerStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+impl Wire for HealthStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "HEALTHY",
+            HealthStatus::Unhealthy => "UNHEALTHY",
+            HealthStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl Wire for StopCode {
+    fn wire(self) -> &'static str {
+        match self {
+            StopCode::TaskFailedToStart => "TaskFailedToStart",
+            StopCode::EssentialContainerExited => "EssentialContainerExited",
+            StopCode::UserInitiated => "UserInitiated",
+            StopCode::ServiceSchedulerInitiated => "ServiceSchedulerInitiated",
+        }
+    }
+}
+
+impl Wire for TargetState {
+    fn wire(self) -> &'static str {
+        match self {
+            TargetState::Initial => "initial",
+            TargetState::Healthy => "healthy",
+            TargetState::Unhealthy => "unhealthy",
+            TargetState::Unused => "unused",
+            TargetState::Draining => "draining",
+            TargetState::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl Wire for TargetReason {
+    fn wire(self) -> &'static str {
+        match self {
+            TargetReason::RegistrationInProgress => "Elb.RegistrationInProgress",
+            TargetReason::InitialHealthChecking => "Elb.InitialHealthChecking",
+            TargetReason::ResponseCodeMismatch => "Target.ResponseCodeMismatch",
+            TargetReason::Timeout => "Target.Timeout",
+            TargetReason::FailedHealthChecks => "Target.FailedHealthChecks",
+            TargetReason::NotRegistered => "Target.NotRegistered",
+            TargetReason::NotInUse => "Target.NotInUse",
+            TargetReason::DeregistrationInProgress => "Target.DeregistrationInProgress",
+            TargetReason::HealthCheckDisabled => "Target.HealthCheckDisabled",
+        }
+    }
+}
+
+/// `desiredStatus` of ListTasks: a filter, with PENDING meaning "to run, not running yet".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskFilter {
+    /// RUNNING.
+    Running,
+    /// PENDING.
+    Pending,
+    /// STOPPED.
+    Stopped,
+}
+
+impl TaskFilter {
+    /// Reads the wire name.
+    pub fn parse(text: &str) -> Option<TaskFilter> {
+        match text {
+            "RUNNING" => Some(TaskFilter::Running),
+            "PENDING" => Some(TaskFilter::Pending),
+            "STOPPED" => Some(TaskFilter::Stopped),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The persisted statuses are stored with their wire spelling, so state files written
+    /// before the enums existed still load.
+    #[test]
+    fn persisted_spelling_is_the_wire_spelling() {
+        fn stored<T: serde::Serialize>(value: T) -> String {
+            serde_json::to_value(value)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        }
+        for s in [
+            ServiceStatus::Active,
+            ServiceStatus::Draining,
+            ServiceStatus::Inactive,
+        ] {
+            assert_eq!(stored(s), s.wire());
+        }
+        for s in [
+            DeploymentStatus::Primary,
+            DeploymentStatus::Active,
+            DeploymentStatus::Inactive,
+        ] {
+            assert_eq!(stored(s), s.wire());
+        }
+        for s in [
+            RolloutState::InProgress,
+            RolloutState::Completed,
+            RolloutState::Failed,
+        ] {
+            assert_eq!(stored(s), s.wire());
+        }
+        for s in [TaskDefinitionStatus::Active, TaskDefinitionStatus::Inactive] {
+            assert_eq!(stored(s), s.wire());
+        }
+    }
+}

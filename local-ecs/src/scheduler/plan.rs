@@ -1,0 +1,766 @@
+//! The scheduler's decisions, as a pure function of a [`View`]: which tasks to start, stop,
+//! register, drain and deregister, which deployments complete, fail or leave the list, and
+//! which service events to send — in the order they are to be carried out. The rules are
+//! ECS's (see `docs/ecs-behaviour.md`):
+//! - at least ceil(desired × minimumHealthyPercent / 100) healthy tasks, at most
+//!   floor(desired × maximumPercent / 100) tasks RUNNING or PENDING (draining ones count);
+//! - unhealthy tasks are replaced once the health check grace period is over;
+//! - the circuit breaker (`breaker`) counts failed tasks and rolls back;
+//! - a stopped task's targets drain for the target group's deregistration delay.
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::events;
+use crate::state::{
+    CompletedDeployment, DesiredStatus, HealthStatus, RolloutState, ServiceStatus, StopCode,
+    TargetState, TaskStatus,
+};
+
+use super::breaker::{self, Verdict};
+use super::view::{DeploymentView, ServiceView, TargetView, TaskView, View};
+
+/// How often a continuing stall is reported again.
+pub const STALL_REPEAT: Duration = Duration::from_secs(300);
+
+/// The moment a plan is made for.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// For durations: grace periods, drains, event repeats.
+    pub instant: Instant,
+    /// For timestamps: how long stopped tasks are kept.
+    pub wall: SystemTime,
+}
+
+impl Now {
+    /// This moment.
+    pub fn current() -> Now {
+        Now {
+            instant: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+}
+
+/// One decision. Services and deployments are named by ARN and id, tasks by id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send a service event.
+    Event {
+        /// The service.
+        service: String,
+        /// The message, in ECS's wording.
+        message: String,
+    },
+    /// The task counts as healthy for the first time.
+    MarkHealthy {
+        /// The task.
+        task: String,
+    },
+    /// A task of the deployment is healthy: the breaker stops evaluating it.
+    CompleteMonitoring {
+        /// The service.
+        service: String,
+        /// The deployment.
+        deployment: String,
+    },
+    /// The breaker has seen the task stop.
+    BreakerSaw {
+        /// The task.
+        task: String,
+    },
+    /// One more failed task for the deployment (`failedTasks`).
+    CountFailure {
+        /// The service.
+        service: String,
+        /// The deployment.
+        deployment: String,
+    },
+    /// The breaker tripped: the deployment FAILED, and with rollback a new PRIMARY
+    /// deployment goes back to `rollback_to`.
+    Trip {
+        /// The service.
+        service: String,
+        /// The failed deployment.
+        deployment: String,
+        /// The deployment to roll back to.
+        rollback_to: Option<CompletedDeployment>,
+    },
+    /// Start tasks of a deployment (their ids are made when they are created).
+    Start {
+        /// The service.
+        service: String,
+        /// The deployment.
+        deployment: String,
+        /// Its task definition (ARN).
+        task_definition: String,
+        /// How many.
+        count: usize,
+    },
+    /// Stop a task (its targets drain first).
+    Stop {
+        /// The task.
+        task: String,
+        /// `stopCode`.
+        code: StopCode,
+        /// `stoppedReason`.
+        reason: String,
+        /// It failed health checks (a circuit-breaker failure).
+        health_check_failure: bool,
+    },
+    /// Register a RUNNING task's targets (possibly none).
+    Register {
+        /// The task.
+        task: String,
+        /// (target group ARN, host port) pairs.
+        targets: Vec<(String, u16)>,
+    },
+    /// A target begins draining: no new requests, deregistered after `delay`.
+    Drain {
+        /// The task.
+        task: String,
+        /// The target group.
+        group: String,
+        /// The target's port.
+        port: u16,
+        /// The deregistration delay.
+        delay: Duration,
+    },
+    /// A target's drain is over: it leaves its group (and the task).
+    Deregister {
+        /// The task.
+        task: String,
+        /// The target group.
+        group: String,
+        /// The target's port.
+        port: u16,
+    },
+    /// The deployment's rollout COMPLETED.
+    Complete {
+        /// The service.
+        service: String,
+        /// The deployment.
+        deployment: String,
+    },
+    /// The deployment has no tasks left: INACTIVE, it leaves the list.
+    Retire {
+        /// The service.
+        service: String,
+        /// The deployment.
+        deployment: String,
+    },
+    /// A deleted service has no tasks left: INACTIVE.
+    Deactivate {
+        /// The service.
+        service: String,
+    },
+    /// When "has reached a steady state." was sent (`None`: the service is not steady).
+    SteadyReported {
+        /// The service.
+        service: String,
+        /// When.
+        at: Option<Instant>,
+    },
+    /// When the stall event was sent (`None`: the stall is over).
+    StallReported {
+        /// The service.
+        service: String,
+        /// When.
+        at: Option<Instant>,
+    },
+    /// Forget a stopped task (and its logs).
+    Forget {
+        /// The task.
+        task: String,
+    },
+}
+
+/// A scheduler pass's decisions, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// What to do.
+    pub actions: Vec<Action>,
+    /// When the next pass is due at the latest (a drain ends, or a tripped breaker's
+    /// rollback should start at once).
+    pub wake_at: Option<Instant>,
+}
+
+/// ceil(desired × minimumHealthyPercent / 100).
+pub fn minimum_healthy(desired: i64, percent: i64) -> i64 {
+    (desired * percent + 99) / 100
+}
+
+/// floor(desired × maximumPercent / 100).
+pub fn maximum_total(desired: i64, percent: i64) -> i64 {
+    desired * percent / 100
+}
+
+/// Decides one scheduler pass.
+pub fn plan(view: &View, now: Now) -> Plan {
+    let mut planner = Planner {
+        view,
+        now,
+        plan: Plan::default(),
+        stopping: BTreeSet::new(),
+    };
+    if !view.shutting_down {
+        for service in &view.services {
+            if matches!(
+                service.status,
+                ServiceStatus::Active | ServiceStatus::Draining
+            ) {
+                planner.service(service);
+            }
+        }
+    }
+    planner.targets();
+    if !view.shutting_down {
+        planner.forget();
+    }
+    planner.plan
+}
+
+/// A plan in the making: the view, and the tasks this plan stops.
+struct Planner<'v> {
+    view: &'v View,
+    now: Now,
+    plan: Plan,
+    stopping: BTreeSet<&'v str>,
+}
+
+/// What the rollout phase computed, for the phase that settles the deployments.
+struct Rollout<'v> {
+    alive: Vec<&'v TaskView>,
+    started: usize,
+    stopped: Vec<&'v str>,
+    work_left: bool,
+    transitioning: bool,
+}
+
+impl<'v> Planner<'v> {
+    fn push(&mut self, action: Action) {
+        self.plan.actions.push(action);
+    }
+
+    fn event(&mut self, service: &ServiceView, message: String) {
+        self.push(Action::Event {
+            service: service.arn.clone(),
+            message,
+        });
+    }
+
+    fn wake_at(&mut self, at: Instant) {
+        self.plan.wake_at = Some(self.plan.wake_at.map_or(at, |w| w.min(at)));
+    }
+
+    /// Stops a task (once per plan).
+    fn stop(&mut self, task: &'v TaskView, reason: String, health_check_failure: bool) {
+        if self.stopping.insert(&task.id) {
+            self.push(Action::Stop {
+                task: task.id.clone(),
+                code: StopCode::ServiceSchedulerInitiated,
+                reason,
+                health_check_failure,
+            });
+        }
+    }
+
+    /// Desired RUNNING, and not stopped by this plan.
+    fn live(&self, task: &TaskView) -> bool {
+        task.desired == DesiredStatus::Running && !self.stopping.contains(task.id.as_str())
+    }
+
+    /// RUNNING, with targets not yet registered although the service has load balancers.
+    fn awaiting_registration(&self, service: &ServiceView, task: &TaskView) -> bool {
+        task.last_status == TaskStatus::Running
+            && !task.targets_registered
+            && !service.load_balancers.is_empty()
+    }
+
+    /// RUNNING, its targets healthy (or unchecked), its container health checks (if any)
+    /// HEALTHY.
+    fn healthy(&self, service: &ServiceView, task: &TaskView) -> bool {
+        task.last_status == TaskStatus::Running
+            && self.live(task)
+            && !self.awaiting_registration(service, task)
+            && task.targets.iter().all(|t| {
+                matches!(
+                    t.state,
+                    Some(TargetState::Healthy | TargetState::Unavailable)
+                )
+            })
+            && (!task.container_health_checked || task.health == HealthStatus::Healthy)
+    }
+
+    /// Still on its way to RUNNING, being stopped, or its targets in their first checks.
+    fn in_transition(&self, service: &ServiceView, task: &TaskView) -> bool {
+        task.last_status != TaskStatus::Running
+            || !self.live(task)
+            || self.awaiting_registration(service, task)
+            || task
+                .targets
+                .iter()
+                .any(|t| t.state == Some(TargetState::Initial))
+    }
+
+    fn service(&mut self, service: &'v ServiceView) {
+        if self.breaker(service) {
+            // The deployments changed under this pass: plan the rest on the next one, now.
+            self.wake_at(self.now.instant);
+            return;
+        }
+        let alive: Vec<&'v TaskView> = self
+            .view
+            .tasks_of(&service.arn)
+            .filter(|t| t.is_alive())
+            .collect();
+        let stopped = self.replace_unhealthy(service, &alive);
+        if service.status == ServiceStatus::Draining {
+            self.drain_service(service, &alive, stopped);
+            return;
+        }
+        let Some(primary) = service.primary() else {
+            return;
+        };
+        let rollout = self.roll(service, primary, alive, stopped);
+        self.settle(service, primary, rollout);
+    }
+
+    /// Feeds the tasks that stopped since the last pass to the circuit breaker. True if it
+    /// tripped.
+    fn breaker(&mut self, service: &'v ServiceView) -> bool {
+        let mut deployments: Vec<DeploymentView> = service.deployments.clone();
+        let mut tripped = false;
+        let stopped = self
+            .view
+            .tasks_of(&service.arn)
+            .filter(|t| t.last_status == TaskStatus::Stopped && !t.breaker_counted);
+        for task in stopped {
+            self.push(Action::BreakerSaw {
+                task: task.id.clone(),
+            });
+            let Some(deployment) = deployments.iter_mut().find(|d| task.of_deployment(&d.id))
+            else {
+                continue;
+            };
+            let verdict = breaker::judge(
+                service.breaker,
+                service.desired,
+                deployment,
+                service.last_completed.as_ref(),
+                task,
+            );
+            let failed_tasks = match &verdict {
+                Verdict::Ignore => continue,
+                Verdict::Count { failed_tasks } | Verdict::Trip { failed_tasks, .. } => {
+                    *failed_tasks
+                }
+            };
+            deployment.failed_tasks = failed_tasks;
+            self.push(Action::CountFailure {
+                service: service.arn.clone(),
+                deployment: deployment.id.clone(),
+            });
+            if let Verdict::Trip { rollback_to, .. } = verdict {
+                deployment.rollout_state = RolloutState::Failed;
+                tripped = true;
+                self.push(Action::Trip {
+                    service: service.arn.clone(),
+                    deployment: deployment.id.clone(),
+                    rollback_to: rollback_to.clone(),
+                });
+                self.event(
+                    service,
+                    events::deployment_failed(&service.name, &deployment.id),
+                );
+                if let Some(target) = rollback_to {
+                    self.event(service, events::rolling_back(&service.name, &target.id));
+                }
+            }
+        }
+        tripped
+    }
+
+    /// Marks first health, and replaces running tasks that fail their load balancer or
+    /// container health checks once the grace period is over. Returns the stopped tasks.
+    fn replace_unhealthy(
+        &mut self,
+        service: &'v ServiceView,
+        alive: &[&'v TaskView],
+    ) -> Vec<&'v str> {
+        let mut monitored: BTreeSet<&str> = service
+            .deployments
+            .iter()
+            .filter(|d| d.monitoring_complete)
+            .map(|d| d.id.as_str())
+            .collect();
+        let mut stopped = Vec::new();
+        for &task in alive {
+            if self.healthy(service, task) && !task.was_healthy {
+                self.push(Action::MarkHealthy {
+                    task: task.id.clone(),
+                });
+                if let Some(deployment) = service
+                    .deployments
+                    .iter()
+                    .find(|d| task.of_deployment(&d.id))
+                    && monitored.insert(&deployment.id)
+                {
+                    self.push(Action::CompleteMonitoring {
+                        service: service.arn.clone(),
+                        deployment: deployment.id.clone(),
+                    });
+                }
+            }
+            let past_grace = task
+                .running_since
+                .is_some_and(|at| self.now.instant.duration_since(at) >= service.grace);
+            if !(task.is_running() && past_grace) {
+                continue;
+            }
+            let elb_failure = task
+                .targets
+                .iter()
+                .find(|t| t.state == Some(TargetState::Unhealthy));
+            let reason = match elb_failure {
+                Some(target) => events::failed_elb_health_checks(&target.group),
+                None if task.health == HealthStatus::Unhealthy => {
+                    let message = events::failed_container_health_checks(&service.name, &task.id);
+                    self.event(service, message);
+                    "Task failed container health checks".to_owned()
+                }
+                None => continue,
+            };
+            self.stop(task, reason, true);
+            stopped.push(task.id.as_str());
+        }
+        stopped
+    }
+
+    /// A deleted service: stop every task; INACTIVE once none is left.
+    fn drain_service(
+        &mut self,
+        service: &'v ServiceView,
+        alive: &[&'v TaskView],
+        mut stopped: Vec<&'v str>,
+    ) {
+        let primary = service.primary().map(|d| d.id.as_str()).unwrap_or_default();
+        for &task in alive {
+            if self.live(task) {
+                self.stop(task, events::scaling_activity(primary), false);
+                stopped.push(&task.id);
+            }
+        }
+        if !stopped.is_empty() {
+            self.event(service, events::stopped_tasks(&service.name, &stopped));
+        }
+        if alive.is_empty() {
+            self.push(Action::Deactivate {
+                service: service.arn.clone(),
+            });
+        }
+    }
+
+    /// Starts PRIMARY tasks up to the desired count within the maximum, and stops older
+    /// deployments' tasks — unhealthy ones freely, healthy ones down to the minimum — and
+    /// PRIMARY tasks beyond the desired count.
+    fn roll(
+        &mut self,
+        service: &'v ServiceView,
+        primary: &'v DeploymentView,
+        alive: Vec<&'v TaskView>,
+        mut stopped: Vec<&'v str>,
+    ) -> Rollout<'v> {
+        let desired = service.desired;
+        let min_healthy = minimum_healthy(desired, service.minimum_healthy_percent);
+        let max_total = maximum_total(desired, service.maximum_percent);
+        let (primary_live, mut old): (Vec<&'v TaskView>, Vec<&'v TaskView>) = alive
+            .iter()
+            .copied()
+            .filter(|t| self.live(t))
+            .partition(|t| t.of_deployment(&primary.id));
+        let healthy_count = alive.iter().filter(|t| self.healthy(service, t)).count() as i64;
+        let primary_failed = primary.rollout_state == RolloutState::Failed;
+
+        // Tasks still stopping count toward the maximum: they run.
+        let want = desired - primary_live.len() as i64;
+        let room = max_total - alive.len() as i64;
+        let start = if primary_failed {
+            0
+        } else {
+            want.min(room).max(0) as usize
+        };
+
+        let by_health_then_newest = |planner: &Self, tasks: &mut Vec<&'v TaskView>| {
+            tasks.sort_by_key(|t| (planner.healthy(service, t), Reverse(t.created_at)));
+        };
+        let mut to_stop: Vec<&'v TaskView> = Vec::new();
+        if !primary_failed {
+            by_health_then_newest(self, &mut old);
+            let mut allowed = healthy_count - min_healthy;
+            for &task in &old {
+                if !self.healthy(service, task) {
+                    to_stop.push(task);
+                } else if allowed > 0 {
+                    allowed -= 1;
+                    to_stop.push(task);
+                }
+            }
+        }
+        let extra = primary_live.len() as i64 - desired;
+        if extra > 0 {
+            let mut candidates = primary_live.clone();
+            by_health_then_newest(self, &mut candidates);
+            to_stop.extend(candidates.into_iter().take(extra as usize));
+        }
+        let transitioning = alive.iter().any(|t| self.in_transition(service, t));
+        for task in to_stop {
+            self.stop(task, events::scaling_activity(&primary.id), false);
+            stopped.push(&task.id);
+        }
+        if start > 0 {
+            self.push(Action::Start {
+                service: service.arn.clone(),
+                deployment: primary.id.clone(),
+                task_definition: primary.task_definition.clone(),
+                count: start,
+            });
+        }
+        if !stopped.is_empty() {
+            self.event(service, events::stopped_tasks(&service.name, &stopped));
+        }
+        Rollout {
+            alive,
+            started: start,
+            stopped,
+            work_left: want > 0 || !old.is_empty(),
+            transitioning,
+        }
+    }
+
+    /// Completes the PRIMARY deployment when it alone runs, all healthy; retires
+    /// deployments without tasks; reports the steady state and stalls.
+    fn settle(&mut self, service: &'v ServiceView, primary: &'v DeploymentView, r: Rollout<'v>) {
+        let others_alive = service
+            .deployments
+            .iter()
+            .any(|d| d.id != primary.id && r.alive.iter().any(|t| t.of_deployment(&d.id)));
+        let primary_healthy = r
+            .alive
+            .iter()
+            .filter(|t| t.of_deployment(&primary.id) && self.healthy(service, t))
+            .count() as i64;
+        let settled = !others_alive
+            && primary_healthy == service.desired
+            && r.alive.len() as i64 == service.desired
+            && r.started == 0;
+        let mut primary_state = primary.rollout_state;
+        if primary_state == RolloutState::InProgress && settled {
+            primary_state = RolloutState::Completed;
+            self.push(Action::Complete {
+                service: service.arn.clone(),
+                deployment: primary.id.clone(),
+            });
+            self.event(
+                service,
+                events::deployment_completed(&service.name, &primary.id),
+            );
+        }
+        // A FAILED deployment stays listed until the one replacing it is done.
+        let primary_done = primary_state != RolloutState::InProgress;
+        let mut listed = 0;
+        for d in &service.deployments {
+            let keep = d.id == primary.id
+                || r.alive.iter().any(|t| t.of_deployment(&d.id))
+                || (d.rollout_state == RolloutState::Failed && !primary_done);
+            if keep {
+                listed += 1;
+            } else {
+                self.push(Action::Retire {
+                    service: service.arn.clone(),
+                    deployment: d.id.clone(),
+                });
+            }
+        }
+        let steady = settled && listed == 1 && primary_state == RolloutState::Completed;
+        let interval = self.view.steady_state_event_interval;
+        self.report(service, steady, service.steady_reported_at, interval, true);
+        // A stall: work left, nothing moving, and the bounds allow neither a start nor a stop.
+        let stalled = r.work_left
+            && primary.rollout_state == RolloutState::InProgress
+            && r.started == 0
+            && r.stopped.is_empty()
+            && !r.transitioning;
+        if stalled || !r.transitioning {
+            self.report(
+                service,
+                stalled,
+                service.stall_reported_at,
+                STALL_REPEAT,
+                false,
+            );
+        }
+    }
+
+    /// Sends the steady-state or the stall event when `due`, repeated every `every` while it
+    /// lasts; forgets when it was sent once it no longer holds.
+    fn report(
+        &mut self,
+        service: &ServiceView,
+        holds: bool,
+        reported_at: Option<Instant>,
+        every: Duration,
+        steady: bool,
+    ) {
+        let now = self.now.instant;
+        let at = if !holds {
+            if reported_at.is_none() {
+                return;
+            }
+            None
+        } else if reported_at.is_none_or(|at| now.duration_since(at) >= every) {
+            let message = if steady {
+                events::steady_state(&service.name)
+            } else {
+                events::unable_to_stop_or_start(&service.name)
+            };
+            self.event(service, message);
+            Some(now)
+        } else {
+            return;
+        };
+        let service = service.arn.clone();
+        self.push(if steady {
+            Action::SteadyReported { service, at }
+        } else {
+            Action::StallReported { service, at }
+        });
+    }
+
+    /// Registers RUNNING tasks' targets; drains the targets of stopping tasks (at once when
+    /// the task crashed or local-ecs shuts down) and deregisters them when the drain is over.
+    fn targets(&mut self) {
+        let view = self.view;
+        for task in &view.tasks {
+            let service = view.service(task.service_arn.as_deref());
+            if task.is_running() && self.live(task) && !task.targets_registered {
+                if !view.shutting_down {
+                    self.register(service, task);
+                }
+                continue;
+            }
+            if !self.live(task) {
+                self.drain(service, task);
+            }
+            for target in &task.targets {
+                match (target.state, target.drain_until) {
+                    (Some(TargetState::Draining), Some(until)) if until > self.now.instant => {
+                        self.wake_at(until)
+                    }
+                    (Some(TargetState::Draining), _) => self.deregister(service, task, target),
+                    (None, _) => self.push(Action::Deregister {
+                        task: task.id.clone(),
+                        group: target.group.clone(),
+                        port: target.port,
+                    }),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn register(&mut self, service: Option<&ServiceView>, task: &TaskView) {
+        let targets: Vec<(String, u16)> = service
+            .map(|s| {
+                s.load_balancers
+                    .iter()
+                    .filter(|lb| self.view.target_groups.contains_key(&lb.target_group_arn))
+                    .filter_map(|lb| {
+                        let (_, _, host) = task.ports.iter().find(|(name, port, _)| {
+                            *name == lb.container_name && i64::from(*port) == lb.container_port
+                        })?;
+                        Some((lb.target_group_arn.clone(), *host))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.push(Action::Register {
+            task: task.id.clone(),
+            targets: targets.clone(),
+        });
+        if let Some(service) = service {
+            for (group, _) in &targets {
+                self.event(service, events::registered_targets(&service.name, 1, group));
+            }
+        }
+    }
+
+    fn drain(&mut self, service: Option<&ServiceView>, task: &TaskView) {
+        let fresh: Vec<_> = task
+            .targets
+            .iter()
+            .filter(|t| t.state.is_some_and(|s| s != TargetState::Draining))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        if let Some(service) = service {
+            self.event(service, events::draining(&service.name, 1));
+        }
+        let at_once =
+            self.view.shutting_down || task.stop_code == Some(StopCode::EssentialContainerExited);
+        for target in fresh {
+            let delay = match self.view.target_groups.get(&target.group) {
+                Some(delay) if !at_once => *delay,
+                _ => Duration::ZERO,
+            };
+            self.push(Action::Drain {
+                task: task.id.clone(),
+                group: target.group.clone(),
+                port: target.port,
+                delay,
+            });
+            if delay.is_zero() {
+                self.deregister(service, task, target);
+            } else {
+                self.wake_at(self.now.instant + delay);
+            }
+        }
+    }
+
+    fn deregister(&mut self, service: Option<&ServiceView>, task: &TaskView, target: &TargetView) {
+        self.push(Action::Deregister {
+            task: task.id.clone(),
+            group: target.group.clone(),
+            port: target.port,
+        });
+        if let Some(service) = service {
+            let message = events::deregistered_targets(&service.name, 1, &target.group);
+            self.event(service, message);
+        }
+    }
+
+    /// Stopped tasks older than the retention, and the oldest beyond the cap, are forgotten
+    /// (not while their targets still drain).
+    fn forget(&mut self) {
+        let now = self.now.wall;
+        let mut stopped: Vec<(SystemTime, &str)> = self
+            .view
+            .tasks
+            .iter()
+            .filter(|t| t.last_status == TaskStatus::Stopped && t.targets.is_empty())
+            .map(|t| (t.stopped_at.unwrap_or(now), t.id.as_str()))
+            .collect();
+        stopped.sort();
+        let excess = stopped.len().saturating_sub(self.view.max_stopped_tasks);
+        let retention = self.view.stopped_task_retention;
+        for (i, (at, id)) in stopped.into_iter().enumerate() {
+            if i < excess || now.duration_since(at).unwrap_or_default() > retention {
+                self.push(Action::Forget {
+                    task: id.to_owned(),
+                });
+            }
+        }
+    }
+}

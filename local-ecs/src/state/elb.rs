@@ -1,0 +1,167 @@
+//! ELBv2 resources: load balancers, target groups with their targets, listeners and rules.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::status::{TargetReason, TargetState};
+
+/// An Application Load Balancer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    /// `LoadBalancerArn`.
+    pub arn: String,
+    /// `LoadBalancerName`.
+    pub name: String,
+    /// The region it was created in.
+    pub region: String,
+    /// `Scheme`.
+    pub scheme: String,
+    /// `Type`.
+    pub lb_type: String,
+    /// `IpAddressType`.
+    pub ip_address_type: String,
+    /// `VpcId`.
+    pub vpc_id: String,
+    /// Subnets as sent.
+    pub subnets: Vec<String>,
+    /// `SecurityGroups`.
+    pub security_groups: Vec<String>,
+    /// `CreatedTime`.
+    pub created_at: SystemTime,
+    /// `Tags` as sent.
+    pub tags: Value,
+}
+
+/// A target group's health check settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// `HealthCheckEnabled`.
+    pub enabled: bool,
+    /// `HealthCheckProtocol`.
+    pub protocol: String,
+    /// `HealthCheckPort`: `traffic-port` or a number.
+    pub port: String,
+    /// `HealthCheckPath`.
+    pub path: String,
+    /// `HealthCheckIntervalSeconds`.
+    pub interval_seconds: i64,
+    /// `HealthCheckTimeoutSeconds`.
+    pub timeout_seconds: i64,
+    /// `HealthyThresholdCount`.
+    pub healthy_threshold: i64,
+    /// `UnhealthyThresholdCount`.
+    pub unhealthy_threshold: i64,
+    /// `Matcher.HttpCode`.
+    pub matcher: String,
+}
+
+/// A registered target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `Id` (always `127.0.0.1` here).
+    pub id: String,
+    /// `Port`: the task's host port.
+    pub port: u16,
+    /// The task it belongs to.
+    pub task_id: Option<String>,
+    /// Its state.
+    pub state: TargetState,
+    /// `Reason`.
+    pub reason: Option<TargetReason>,
+    /// `Description`.
+    pub description: Option<String>,
+    /// Consecutive passing checks.
+    pub passes: i64,
+    /// Consecutive failing checks.
+    pub failures: i64,
+    /// Whether any check ran yet.
+    pub checked: bool,
+    /// When draining ends and the target is removed.
+    pub drain_until: Option<Instant>,
+}
+
+/// An ELBv2 target group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetGroup {
+    /// `TargetGroupArn`.
+    pub arn: String,
+    /// `TargetGroupName`.
+    pub name: String,
+    /// `Protocol`.
+    pub protocol: String,
+    /// `Port`.
+    pub port: i64,
+    /// `VpcId`.
+    pub vpc_id: String,
+    /// `TargetType`.
+    pub target_type: String,
+    /// `ProtocolVersion`.
+    pub protocol_version: String,
+    /// `IpAddressType`.
+    pub ip_address_type: String,
+    /// Health check settings.
+    pub health_check: HealthCheck,
+    /// Attributes (`deregistration_delay.timeout_seconds`, ...).
+    pub attributes: BTreeMap<String, String>,
+    /// `Tags` as sent.
+    pub tags: Value,
+    /// Registered targets (runtime only: they belong to tasks).
+    #[serde(skip)]
+    pub targets: Vec<Target>,
+    /// Round-robin position.
+    #[serde(skip)]
+    pub next_target: usize,
+}
+
+impl TargetGroup {
+    /// `deregistration_delay.timeout_seconds`.
+    pub fn deregistration_delay(&self) -> Duration {
+        let secs = self
+            .attributes
+            .get("deregistration_delay.timeout_seconds")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(300);
+        Duration::from_secs(secs)
+    }
+}
+
+/// An ELBv2 listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Listener {
+    /// `ListenerArn`.
+    pub arn: String,
+    /// `LoadBalancerArn`.
+    pub load_balancer_arn: String,
+    /// `Protocol`.
+    pub protocol: String,
+    /// The port asked for in CreateListener.
+    pub requested_port: u16,
+    /// The loopback port actually bound (reported as `Port`).
+    pub bound_port: u16,
+    /// `DefaultActions`, normalized to AWS's shape.
+    pub default_actions: Value,
+    /// `SslPolicy`, `Certificates`, `AlpnPolicy` as sent.
+    pub echoed: Value,
+    /// `Tags` as sent.
+    pub tags: Value,
+}
+
+/// A listener rule (non-default).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rule {
+    /// `RuleArn`.
+    pub arn: String,
+    /// The listener it belongs to.
+    pub listener_arn: String,
+    /// `Priority`.
+    pub priority: i64,
+    /// `Conditions`, normalized to AWS's shape.
+    pub conditions: Value,
+    /// `Actions`, normalized to AWS's shape.
+    pub actions: Value,
+    /// `Tags` as sent.
+    pub tags: Value,
+}
