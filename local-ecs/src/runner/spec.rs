@@ -82,25 +82,57 @@ pub fn container_spec(
     rootfs: &Path,
     host_port: Option<u16>,
 ) -> Result<ContainerSpec, String> {
-    let start_error = |why: String| format!("CannotStartContainerError: {why}");
-    // Docker's rule: overriding the entrypoint drops the image's Cmd.
-    let entry_override = def.get("entryPoint").filter(|v| !v.is_null());
-    let entrypoint: Vec<String> = match entry_override {
-        Some(_) => def
-            .str_list("entryPoint")
+    let argv = command_line(def, config)?;
+    let env = environment(def, config, host_port)?;
+    let workdir = def
+        .opt_str("workingDirectory")
+        .ok()
+        .flatten()
+        .map(str::to_owned)
+        .or_else(|| config.working_dir.clone());
+    let cwd = match workdir {
+        Some(dir) => rootfs.join(dir.trim_start_matches('/')),
+        None => rootfs.to_path_buf(),
+    };
+    std::fs::create_dir_all(&cwd)
+        .map_err(|e| start_error(format!("cannot create the working directory: {e}")))?;
+    let path_env = env.get("PATH").cloned().unwrap_or_default();
+    let program = resolve_program(&argv[0], rootfs, &cwd, &path_env).map_err(start_error)?;
+    let health_check = health_check(def, |program| {
+        resolve_program(program, rootfs, &cwd, &path_env)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| program.to_owned())
+    });
+    Ok(ContainerSpec {
+        program,
+        argv,
+        cwd,
+        env,
+        stop_timeout: seconds(def, "stopTimeout").unwrap_or(DEFAULT_STOP_TIMEOUT),
+        health_check,
+    })
+}
+
+fn start_error(why: String) -> String {
+    format!("CannotStartContainerError: {why}")
+}
+
+/// Entrypoint + command, by Docker's rule: overriding the entrypoint drops the image's Cmd.
+fn command_line(def: &Value, config: &ImageConfig) -> Result<Vec<String>, String> {
+    let list = |key: &str| -> Vec<String> {
+        def.str_list(key)
             .unwrap_or_default()
             .into_iter()
             .map(str::to_owned)
-            .collect(),
+            .collect()
+    };
+    let entry_override = def.get("entryPoint").filter(|v| !v.is_null());
+    let entrypoint = match entry_override {
+        Some(_) => list("entryPoint"),
         None => config.entrypoint.clone(),
     };
-    let cmd: Vec<String> = match def.get("command").filter(|v| !v.is_null()) {
-        Some(_) => def
-            .str_list("command")
-            .unwrap_or_default()
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
+    let cmd = match def.get("command").filter(|v| !v.is_null()) {
+        Some(_) => list("command"),
         None if entry_override.is_some() => Vec::new(),
         None => config.cmd.clone(),
     };
@@ -108,7 +140,15 @@ pub fn container_spec(
     if argv.is_empty() {
         return Err(start_error("no command specified: the image has no Entrypoint or Cmd and the container definition sets neither entryPoint nor command".into()));
     }
+    Ok(argv)
+}
 
+/// The image's environment, then the definition's, its secrets, `PORT` and a default `PATH`.
+fn environment(
+    def: &Value,
+    config: &ImageConfig,
+    host_port: Option<u16>,
+) -> Result<BTreeMap<String, String>, String> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     for pair in &config.env {
         if let Some((k, v)) = pair.split_once('=') {
@@ -155,60 +195,37 @@ pub fn container_spec(
     }
     env.entry("PATH".into())
         .or_insert_with(|| DEFAULT_PATH.to_owned());
+    Ok(env)
+}
 
-    let workdir = def
-        .opt_str("workingDirectory")
-        .ok()
-        .flatten()
-        .map(str::to_owned)
-        .or_else(|| config.working_dir.clone());
-    let cwd = match workdir {
-        Some(dir) => rootfs.join(dir.trim_start_matches('/')),
-        None => rootfs.to_path_buf(),
-    };
-    std::fs::create_dir_all(&cwd)
-        .map_err(|e| start_error(format!("cannot create the working directory: {e}")))?;
-    let path_env = env.get("PATH").cloned().unwrap_or_default();
-    let program = resolve_program(&argv[0], rootfs, &cwd, &path_env).map_err(start_error)?;
-
-    let health_check = match (taskdef::health_check_command(def), def.get("healthCheck")) {
-        (Some(command), Some(hc)) => {
-            let argv = if command[0] == "CMD-SHELL" {
-                vec![
-                    "/bin/sh".to_owned(),
-                    "-c".to_owned(),
-                    command[1..].join(" "),
-                ]
-            } else {
-                let mut argv: Vec<String> = command[1..].to_vec();
-                if let Some(first) = argv.first_mut() {
-                    *first = resolve_program(first, rootfs, &cwd, &path_env)
-                        .map(|p| p.to_string_lossy().into_owned())
-                        .unwrap_or_else(|_| first.clone());
-                }
-                argv
-            };
-            Some(ContainerHealthCheck {
-                argv,
-                interval: seconds(hc, "interval").unwrap_or(Duration::from_secs(30)),
-                timeout: seconds(hc, "timeout").unwrap_or(Duration::from_secs(5)),
-                retries: hc
-                    .opt_i64("retries")
-                    .ok()
-                    .flatten()
-                    .map_or(3, |r| r.clamp(1, 10) as u32),
-                start_period: seconds(hc, "startPeriod").unwrap_or(Duration::ZERO),
-            })
+/// The container's `healthCheck` (`CMD` programs mapped into the root filesystem by
+/// `resolve`; `CMD-SHELL` through the host's `/bin/sh`), with ECS's defaults.
+fn health_check(def: &Value, resolve: impl Fn(&str) -> String) -> Option<ContainerHealthCheck> {
+    let command = taskdef::health_check_command(def)?;
+    let hc = def.get("healthCheck")?;
+    let argv = if command[0] == "CMD-SHELL" {
+        vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            command[1..].join(" "),
+        ]
+    } else {
+        let mut argv: Vec<String> = command[1..].to_vec();
+        if let Some(first) = argv.first_mut() {
+            *first = resolve(first);
         }
-        _ => None,
+        argv
     };
-    Ok(ContainerSpec {
-        program,
+    Some(ContainerHealthCheck {
         argv,
-        cwd,
-        env,
-        stop_timeout: seconds(def, "stopTimeout").unwrap_or(DEFAULT_STOP_TIMEOUT),
-        health_check,
+        interval: seconds(hc, "interval").unwrap_or(Duration::from_secs(30)),
+        timeout: seconds(hc, "timeout").unwrap_or(Duration::from_secs(5)),
+        retries: hc
+            .opt_i64("retries")
+            .ok()
+            .flatten()
+            .map_or(3, |r| r.clamp(1, 10) as u32),
+        start_period: seconds(hc, "startPeriod").unwrap_or(Duration::ZERO),
     })
 }
 
