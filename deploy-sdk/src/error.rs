@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::rollout::StoppedTask;
+use crate::tasks::stopped::StoppedTask;
 
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
