@@ -105,6 +105,7 @@ mod error;
 pub mod image;
 pub mod imagedefs;
 pub mod registry;
+mod retryable;
 pub mod rollout;
 mod secret;
 pub mod service;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use std::time::SystemTime;
 
 use aws_sdk_ecs::types::{DeploymentRolloutState, DesiredStatus};
+use aws_smithy_types::retry::ErrorKind;
 use futures::Stream;
 use tokio::time::Instant;
 
@@ -415,6 +416,8 @@ pub fn watch(
                 Err(_) => Err(Error::Aws {
                     action: "ecs:DescribeServices".into(),
                     code: Some("Timeout".into()),
+                    // What the SDK makes of its own timeouts.
+                    kind: Some(ErrorKind::TransientError),
                     message: "no answer before the watch timed out".into(),
                 }),
             };

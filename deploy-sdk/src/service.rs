@@ -301,10 +301,8 @@ pub async fn update_service(
             Error::from_sdk("ecs:UpdateService", e)
         }
     })?;
-    let service = out.service().ok_or_else(|| Error::Aws {
-        action: "ecs:UpdateService".into(),
-        code: None,
-        message: "the response has no service".into(),
+    let service = out.service().ok_or_else(|| {
+        Error::incomplete_answer("ecs:UpdateService", "the response has no service")
     })?;
     let mut started = StartedDeployment::primary_of(service, target, "ecs:UpdateService")?;
     if started.task_definition.is_empty() {
@@ -324,10 +322,11 @@ impl StartedDeployment {
         target: &ServiceRef,
         action: &str,
     ) -> Result<StartedDeployment> {
-        let primary = primary_deployment(service).ok_or_else(|| Error::Aws {
-            action: action.into(),
-            code: None,
-            message: format!("service {target} has no PRIMARY deployment"),
+        let primary = primary_deployment(service).ok_or_else(|| {
+            Error::incomplete_answer(
+                action,
+                format!("service {target} has no PRIMARY deployment"),
+            )
         })?;
         Ok(StartedDeployment {
             service: target.clone(),
