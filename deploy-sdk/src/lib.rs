@@ -100,6 +100,7 @@
 mod arn;
 mod aws;
 pub mod deploy;
+mod digest;
 pub mod ecr;
 mod error;
 pub mod image;
