@@ -348,6 +348,20 @@ fn repository<'s>(
     })
 }
 
+/// The repository to write to, which may have been deleted since the request began.
+fn repository_mut<'s>(
+    state: &'s mut crate::state::State,
+    name: &str,
+) -> Result<&'s mut crate::state::Repository, RegistryError> {
+    state.repositories.get_mut(name).ok_or_else(|| {
+        err(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            format!("repository {name:?} was deleted"),
+        )
+    })
+}
+
 fn check_digest(shared: &Shared, digest: &str) -> Result<PathBuf, RegistryError> {
     shared.store.blob_path(digest).ok_or_else(|| {
         err(
@@ -578,13 +592,7 @@ fn record_manifest(
     pushed: Pushed,
 ) -> Result<(), RegistryError> {
     let mut state = shared.lock();
-    let repo = state.repositories.get_mut(name).ok_or_else(|| {
-        err(
-            StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
-            format!("repository {name:?} was deleted"),
-        )
-    })?;
+    let repo = repository_mut(&mut state, name)?;
     if !reference.starts_with("sha256:") {
         if repo.tag_mutability == "IMMUTABLE"
             && repo.image_tags.get(reference).is_some_and(|d| d != digest)
@@ -897,13 +905,7 @@ async fn commit_upload(
 
 fn link_blob(shared: &Shared, name: &str, digest: &str) -> Result<(), RegistryError> {
     let mut state = shared.lock();
-    let repo = state.repositories.get_mut(name).ok_or_else(|| {
-        err(
-            StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
-            format!("repository {name:?} was deleted"),
-        )
-    })?;
+    let repo = repository_mut(&mut state, name)?;
     if repo.blobs.insert(digest.to_owned()) {
         state.dirty = true;
     }
