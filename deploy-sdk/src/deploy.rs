@@ -144,10 +144,11 @@ impl Deployer {
     /// nothing; fails early on a missing cluster, service or container.
     pub async fn prepare(&self, request: &DeployRequest) -> Result<Prepared> {
         let service = service::describe_service(&self.clients.ecs, &request.service).await?;
-        let current_arn = service.task_definition().ok_or_else(|| Error::Aws {
-            action: "ecs:DescribeServices".into(),
-            code: None,
-            message: format!("service {} has no task definition", request.service),
+        let current_arn = service.task_definition().ok_or_else(|| {
+            Error::incomplete_answer(
+                "ecs:DescribeServices",
+                format!("service {} has no task definition", request.service),
+            )
         })?;
         let current = taskdef::describe(&self.clients.ecs, current_arn).await?;
         let revision = NewRevision::plan(current, &request.changes)?;

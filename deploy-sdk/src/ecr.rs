@@ -98,10 +98,11 @@ pub async fn ensure_repository(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<
                 .await;
             match created {
                 Ok(out) => {
-                    let repo = out.repository().ok_or_else(|| Error::Aws {
-                        action: "ecr:CreateRepository".into(),
-                        code: None,
-                        message: "no repository in the response".into(),
+                    let repo = out.repository().ok_or_else(|| {
+                        Error::incomplete_answer(
+                            "ecr:CreateRepository",
+                            "no repository in the response",
+                        )
                     })?;
                     Ok(Repository {
                         uri: repo.repository_uri().unwrap_or_default().to_owned(),
@@ -114,13 +115,12 @@ pub async fn ensure_repository(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<
                     if e.as_service_error()
                         .is_some_and(|s| s.is_repository_already_exists_exception()) =>
                 {
-                    describe_repository(ecr, name)
-                        .await?
-                        .ok_or_else(|| Error::Aws {
-                            action: "ecr:DescribeRepositories".into(),
-                            code: None,
-                            message: format!("repository {name} exists but cannot be described"),
-                        })
+                    describe_repository(ecr, name).await?.ok_or_else(|| {
+                        Error::incomplete_answer(
+                            "ecr:DescribeRepositories",
+                            format!("repository {name} exists but cannot be described"),
+                        )
+                    })
                 }
                 Err(e) => Err(Error::from_sdk("ecr:CreateRepository", e)),
             }

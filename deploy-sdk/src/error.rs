@@ -3,10 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::{ErrorKind, ProvideErrorKind};
 
-use crate::rollout::StoppedTask;
+use crate::tasks::stopped::StoppedTask;
 
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -169,6 +171,9 @@ pub enum Error {
         action: String,
         /// The error code, when AWS sent one (e.g. `ThrottlingException`).
         code: Option<String>,
+        /// The kind of retryable error it is, as the SDK's retry classifiers see it
+        /// (throttling, transient, server error); `None` when retrying cannot help.
+        kind: Option<ErrorKind>,
         /// What AWS or the SDK said.
         message: String,
     },
@@ -187,12 +192,12 @@ pub enum Error {
 impl Error {
     /// Builds an [`Error`] from an SDK error of `action` (e.g. `"ecs:UpdateService"`), turning
     /// well-known codes into their own variants.
-    pub fn from_sdk<E, R>(action: &str, err: SdkError<E, R>) -> Error
+    pub fn from_sdk<E>(action: &str, err: SdkError<E, HttpResponse>) -> Error
     where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: fmt::Debug,
+        E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + Send + Sync + 'static,
     {
-        let code = err.code().map(str::to_owned);
+        let code = ProvideErrorMetadata::code(&err).map(str::to_owned);
+        let kind = crate::retryable::error_kind(&err);
         let message = sdk_message(&err);
         match code.as_deref() {
             Some(
@@ -214,8 +219,20 @@ impl Error {
             _ => Error::Aws {
                 action: action.to_owned(),
                 code,
+                kind,
                 message,
             },
+        }
+    }
+
+    /// AWS answered `action` without what the API promises (a service, an ARN…). Retrying
+    /// may help: the SDK treats an answer it cannot read as transient, and this is the same.
+    pub fn incomplete_answer(action: &str, message: impl Into<String>) -> Error {
+        Error::Aws {
+            action: action.to_owned(),
+            code: None,
+            kind: Some(ErrorKind::TransientError),
+            message: message.into(),
         }
     }
 
@@ -227,33 +244,23 @@ impl Error {
         }
     }
 
-    /// Whether retrying later may succeed (throttling, timeouts, 5xx, connection trouble).
+    /// Whether retrying later may succeed (throttling, timeouts, 5xx, connection trouble):
+    /// for AWS errors, whether the SDK classed it as a retryable kind.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Aws {
-                code: Some(code), ..
-            } => {
-                code.contains("Throttl")
-                    || code == "RequestLimitExceeded"
-                    || code == "TooManyRequestsException"
-                    || code == "ServerException"
-                    || code == "ServiceUnavailable"
-                    || code == "InternalFailure"
-                    || code == "Timeout"
-            }
-            Error::Aws { code: None, .. } | Error::Http(_) => true,
+            Error::Aws { kind, .. } => kind.is_some(),
+            Error::Http(_) => true,
             _ => false,
         }
     }
 }
 
 /// The most useful text of an SDK error: the service's message, else the whole source chain.
-fn sdk_message<E, R>(err: &SdkError<E, R>) -> String
+fn sdk_message<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug,
 {
-    if let Some(message) = err.message() {
+    if let Some(message) = ProvideErrorMetadata::message(err) {
         return message.to_owned();
     }
     let mut text = err.to_string();
@@ -286,5 +293,109 @@ impl fmt::Display for StoppedTasks<'_> {
             write!(f, "\n  … and {} more stopped tasks", self.0.len() - 5)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn answer(status: u16, code: &str) -> SdkError<DescribeServicesError, HttpResponse> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("what AWS said")
+            .build();
+        SdkError::service_error(
+            DescribeServicesError::generic(meta),
+            HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn transient_is_what_the_sdk_would_retry() {
+        let cases = [
+            ("throttled", answer(400, "ThrottlingException"), true),
+            (
+                "over the request limit",
+                answer(400, "RequestLimitExceeded"),
+                true,
+            ),
+            ("ECS server error", answer(500, "ServerException"), true),
+            ("unavailable", answer(503, "ServiceUnavailable"), true),
+            (
+                "bad parameter",
+                answer(400, "InvalidParameterException"),
+                false,
+            ),
+            (
+                "missing cluster",
+                answer(400, "ClusterNotFoundException"),
+                false,
+            ),
+            ("access denied", answer(400, "AccessDeniedException"), false),
+            (
+                "connection refused",
+                SdkError::dispatch_failure(ConnectorError::io("refused".into())),
+                true,
+            ),
+            ("no answer in time", SdkError::timeout_error("slow"), true),
+            (
+                "no credentials",
+                SdkError::construction_failure("no credentials"),
+                false,
+            ),
+        ];
+        for (name, err, transient) in cases {
+            let err = Error::from_sdk("ecs:DescribeServices", err);
+            assert_eq!(err.is_transient(), transient, "{name}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn the_kind_is_recorded_with_the_code() {
+        let err = Error::from_sdk("ecs:DescribeServices", answer(400, "ThrottlingException"));
+        assert!(
+            matches!(
+                &err,
+                Error::Aws { code: Some(code), kind: Some(ErrorKind::ThrottlingError), .. }
+                    if code == "ThrottlingException"
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.aws_code(), Some("ThrottlingException"));
+        assert_eq!(
+            err.to_string(),
+            "ecs:DescribeServices failed: ThrottlingException: what AWS said"
+        );
+    }
+
+    #[test]
+    fn errors_that_are_not_aws_answers() {
+        assert!(Error::incomplete_answer("ecs:UpdateService", "no service").is_transient());
+        assert!(Error::Http("connection reset".into()).is_transient());
+        assert!(
+            !Error::InvalidInput {
+                what: "image".into(),
+                problem: "bad".into()
+            }
+            .is_transient()
+        );
+        let denied = Error::from_sdk("ecs:DescribeServices", answer(400, "AccessDeniedException"));
+        assert!(
+            matches!(&denied, Error::AccessDenied { action, .. } if action == "ecs:DescribeServices"),
+            "{denied:?}"
+        );
+        assert!(matches!(
+            Error::from_sdk(
+                "ecs:DescribeServices",
+                SdkError::<DescribeServicesError, HttpResponse>::construction_failure("no region")
+            ),
+            Error::Setup { .. }
+        ));
     }
 }

@@ -2,29 +2,30 @@
 //! binary (and an `/etc/passwd` for a non-root user), a config, a manifest.
 //!
 //! Builds are reproducible: entries are sorted, owners and mtimes fixed, gzip headers
-//! stripped of time and name, JSON written from structs in a fixed field order — the same
-//! inputs always give the same manifest digest, so re-pushing an unchanged binary uploads
-//! nothing and a deploy of it registers nothing new.
+//! stripped of time and name, JSON written with its keys sorted — the same inputs always
+//! give the same manifest digest, so re-pushing an unchanged binary uploads nothing and a
+//! deploy of it registers nothing new.
+//!
+//! The documents are `oci-spec`'s types; media types are its [`MediaType`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
 use bytes::Bytes;
+use oci_spec::OciSpecError;
+pub use oci_spec::image::MediaType;
+use oci_spec::image::{
+    ANNOTATION_REF_NAME, Arch, ConfigBuilder, Descriptor, HistoryBuilder,
+    ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, OciLayoutBuilder, Os,
+    RootFsBuilder,
+};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+// Its home is `digest`; kept here, where it was first published.
+pub use crate::digest::sha256_digest;
 use crate::error::{Error, Result};
 use crate::registry::ImageRef;
-
-/// OCI image manifest media type.
-pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image config media type.
-pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// OCI gzip-compressed layer media type.
-pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// OCI image index media type (the `index.json` of an image layout).
-pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// The uid and gid images built here run as (distroless's `nonroot`).
 pub const NONROOT_UID: u32 = 65532;
@@ -33,7 +34,7 @@ pub const NONROOT_UID: u32 = 65532;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Blob {
     /// Its media type.
-    pub media_type: String,
+    pub media_type: MediaType,
     /// `sha256:<hex>` of `data`.
     pub digest: String,
     /// The bytes.
@@ -42,22 +43,23 @@ pub struct Blob {
 
 impl Blob {
     /// Wraps `data`, computing its digest.
-    pub fn new(media_type: &str, data: impl Into<Bytes>) -> Blob {
+    pub fn new(media_type: MediaType, data: impl Into<Bytes>) -> Blob {
         let data = data.into();
         Blob {
-            media_type: media_type.to_owned(),
+            media_type,
             digest: sha256_digest(&data),
             data,
         }
     }
 
-    fn descriptor(&self) -> Descriptor<'_> {
-        Descriptor {
-            media_type: &self.media_type,
-            digest: &self.digest,
-            size: self.data.len() as u64,
-            annotations: None,
-        }
+    /// The descriptor that refers to this blob from a manifest or an index.
+    fn descriptor(&self) -> Result<Descriptor> {
+        let digest = crate::digest::parse_sha256(&self.digest).map_err(Error::Image)?;
+        Ok(Descriptor::new(
+            self.media_type.clone(),
+            self.data.len() as u64,
+            digest,
+        ))
     }
 }
 
@@ -71,17 +73,6 @@ impl std::fmt::Debug for Blob {
             self.data.len()
         )
     }
-}
-
-/// `sha256:<hex>` of `data`, the form OCI digests take.
-pub fn sha256_digest(data: &[u8]) -> String {
-    let hash = Sha256::digest(data);
-    let mut out = String::with_capacity(71);
-    out.push_str("sha256:");
-    for byte in hash.iter() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
 }
 
 /// One entry of a layer.
@@ -165,24 +156,28 @@ impl OciImage {
         let blobs_dir = dir.join("blobs").join("sha256");
         std::fs::create_dir_all(&blobs_dir).map_err(|source| io_error(&blobs_dir, source))?;
         for blob in self.blobs().chain(std::iter::once(&self.manifest)) {
-            let hex = blob.digest.trim_start_matches("sha256:");
-            let path = blobs_dir.join(hex);
+            let path = blobs_dir.join(blob.descriptor()?.digest().digest());
             std::fs::write(&path, &blob.data).map_err(|source| io_error(&path, source))?;
         }
-        let annotations = tag.map(|t| BTreeMap::from([("org.opencontainers.image.ref.name", t)]));
-        let index = Index {
-            schema_version: 2,
-            media_type: MEDIA_TYPE_INDEX,
-            manifests: vec![Descriptor {
-                annotations,
-                ..self.manifest.descriptor()
-            }],
-        };
+        let mut manifest = self.manifest.descriptor()?;
+        if let Some(tag) = tag {
+            manifest.set_annotations(Some(HashMap::from([(
+                ANNOTATION_REF_NAME.to_owned(),
+                tag.to_owned(),
+            )])));
+        }
+        let index = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(vec![manifest])
+            .build()
+            .map_err(oci_error("the layout's index"))?;
         write_json(&dir.join("index.json"), &index)?;
-        write_json(
-            &dir.join("oci-layout"),
-            &serde_json::json!({ "imageLayoutVersion": "1.0.0" }),
-        )
+        let layout = OciLayoutBuilder::default()
+            .image_layout_version("1.0.0")
+            .build()
+            .map_err(oci_error("the layout's oci-layout"))?;
+        write_json(&dir.join("oci-layout"), &layout)
     }
 }
 
@@ -264,48 +259,64 @@ impl ImageSpec {
         let compressed = gz
             .finish()
             .map_err(|e| Error::Image(format!("compressing the layer: {e}")))?;
-        let layer = Blob::new(MEDIA_TYPE_LAYER_GZIP, compressed);
-
-        let created = self.created_rfc3339()?;
-        let config = ConfigFile {
-            architecture: &self.architecture,
-            os: "linux",
-            created: &created,
-            config: RuntimeConfig {
-                user: self.user.as_deref(),
-                env: &self.env,
-                entrypoint: &self.entrypoint,
-                cmd: (!self.cmd.is_empty()).then_some(&self.cmd),
-                exposed_ports: self
-                    .exposed_ports
-                    .iter()
-                    .map(|p| (p.as_str(), Empty {}))
-                    .collect(),
-                labels: &self.labels,
-                working_dir: self.working_dir.as_deref(),
-            },
-            rootfs: RootFs {
-                kind: "layers",
-                diff_ids: vec![diff_id],
-            },
-            history: vec![History {
-                created: &created,
-                created_by: "deploy-sdk image (no Dockerfile)",
-            }],
-        };
-        let config = Blob::new(MEDIA_TYPE_CONFIG, to_json(&config)?);
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: MEDIA_TYPE_MANIFEST,
-            config: config.descriptor(),
-            layers: vec![layer.descriptor()],
-        };
-        let manifest = Blob::new(MEDIA_TYPE_MANIFEST, to_json(&manifest)?);
+        let layer = Blob::new(MediaType::ImageLayerGzip, compressed);
+        let config = Blob::new(MediaType::ImageConfig, to_json(&self.config(diff_id)?)?);
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(config.descriptor()?)
+            .layers(vec![layer.descriptor()?])
+            .build()
+            .map_err(oci_error("the manifest"))?;
+        let manifest = Blob::new(MediaType::ImageManifest, to_json(&manifest)?);
         Ok(OciImage {
             manifest,
             config,
             layers: vec![layer],
         })
+    }
+
+    /// The image configuration for the one layer whose uncompressed digest is `diff_id`.
+    fn config(&self, diff_id: String) -> Result<oci_spec::image::ImageConfiguration> {
+        let created = self.created_rfc3339()?;
+        let mut runtime = ConfigBuilder::default()
+            .env(self.env.clone())
+            .entrypoint(self.entrypoint.clone())
+            .exposed_ports(self.exposed_ports.clone())
+            .labels(
+                self.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<HashMap<_, _>>(),
+            );
+        if !self.cmd.is_empty() {
+            runtime = runtime.cmd(self.cmd.clone());
+        }
+        if let Some(user) = &self.user {
+            runtime = runtime.user(user.clone());
+        }
+        if let Some(dir) = &self.working_dir {
+            runtime = runtime.working_dir(dir.clone());
+        }
+        let rootfs = RootFsBuilder::default()
+            .typ("layers")
+            .diff_ids(vec![diff_id])
+            .build()
+            .map_err(oci_error("the config's rootfs"))?;
+        let history = HistoryBuilder::default()
+            .created(created.clone())
+            .created_by("deploy-sdk image (no Dockerfile)")
+            .build()
+            .map_err(oci_error("the config's history"))?;
+        ImageConfigurationBuilder::default()
+            .architecture(Arch::from(self.architecture.as_str()))
+            .os(Os::Linux)
+            .created(created)
+            .config(runtime.build().map_err(oci_error("the config"))?)
+            .rootfs(rootfs)
+            .history(vec![history])
+            .build()
+            .map_err(oci_error("the config"))
     }
 
     fn created_rfc3339(&self) -> Result<String> {
@@ -482,7 +493,8 @@ pub async fn push(
         report.uploaded_blobs += 1;
         report.uploaded_bytes += blob.data.len() as u64;
     }
-    let content_type = http_header(MEDIA_TYPE_MANIFEST);
+    let content_type = reqwest::header::HeaderValue::from_str(image.manifest.media_type.as_ref())
+        .map_err(|e| fail(format!("the manifest media type: {e}")))?;
     let targets = if tags.is_empty() {
         vec![None]
     } else {
@@ -507,10 +519,6 @@ pub async fn push(
     Ok(report)
 }
 
-fn http_header(value: &'static str) -> reqwest::header::HeaderValue {
-    reqwest::header::HeaderValue::from_static(value)
-}
-
 fn io_error(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
         path: path.display().to_string(),
@@ -518,83 +526,21 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// `value` as JSON with the keys of every object sorted. oci-spec keeps labels, ports and
+/// annotations in `HashMap`s, whose order changes from run to run; a digest must not.
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::Image(format!("serialising JSON: {e}")))
+    let fail = |e: serde_json::Error| Error::Image(format!("serialising JSON: {e}"));
+    let mut value = serde_json::to_value(value).map_err(fail)?;
+    value.sort_all_objects();
+    serde_json::to_vec(&value).map_err(fail)
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::write(path, to_json(value)?).map_err(|source| io_error(path, source))
 }
 
-// The JSON documents, as structs so field order (and thus the digest) never depends on
-// serde_json's map features.
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor<'a> {
-    media_type: &'a str,
-    digest: &'a str,
-    size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    annotations: Option<BTreeMap<&'static str, &'a str>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest<'a> {
-    schema_version: u32,
-    media_type: &'a str,
-    config: Descriptor<'a>,
-    layers: Vec<Descriptor<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Index<'a> {
-    schema_version: u32,
-    media_type: &'a str,
-    manifests: Vec<Descriptor<'a>>,
-}
-
-#[derive(Serialize)]
-struct ConfigFile<'a> {
-    architecture: &'a str,
-    os: &'a str,
-    created: &'a str,
-    config: RuntimeConfig<'a>,
-    rootfs: RootFs,
-    history: Vec<History<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct RuntimeConfig<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a str>,
-    env: &'a [String],
-    entrypoint: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cmd: Option<&'a Vec<String>>,
-    exposed_ports: BTreeMap<&'a str, Empty>,
-    labels: &'a BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    working_dir: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Empty {}
-
-#[derive(Serialize)]
-struct RootFs {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    diff_ids: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct History<'a> {
-    created: &'a str,
-    created_by: &'a str,
+fn oci_error(what: &'static str) -> impl Fn(OciSpecError) -> Error {
+    move |e| Error::Image(format!("building {what}: {e}"))
 }
 
 #[cfg(test)]
@@ -617,6 +563,23 @@ mod tests {
         assert_eq!(a.digest(), b.digest());
         let c = spec(b"\x7fELF other").build().unwrap();
         assert_ne!(a.digest(), c.digest());
+    }
+
+    #[test]
+    fn labels_and_ports_in_any_number_keep_the_digest() {
+        let many = || {
+            let mut spec = spec(b"\x7fELF binary");
+            for i in 0..16 {
+                spec.labels.insert(format!("label.{i}"), i.to_string());
+                spec.exposed_ports.push(format!("{}/tcp", 9000 + i));
+            }
+            spec.build().unwrap()
+        };
+        let first = many();
+        for _ in 0..8 {
+            assert_eq!(many().config.data, first.config.data);
+        }
+        assert_eq!(many().digest(), first.digest());
     }
 
     #[test]

@@ -85,6 +85,7 @@
 //!   skips registering when nothing changes).
 //! - [`service`]: `DescribeServices`, the deployment table, `UpdateService`.
 //! - [`rollout`]: the watch stream, the outcome judge, the poll planner.
+//! - [`tasks`]: a service's tasks, which deployment each belongs to, stopped-task reasons.
 //! - [`targets`]: target health per deployment.
 //! - [`verify`]: polling through the load balancer, and finding its URL.
 //! - [`ecr`], [`image`], [`registry`]: ECR login and repositories, OCI images without Docker,
@@ -96,18 +97,22 @@
 
 #![warn(missing_docs)]
 
+mod arn;
 mod aws;
 pub mod deploy;
+mod digest;
 pub mod ecr;
 mod error;
 pub mod image;
 pub mod imagedefs;
 pub mod registry;
+mod retryable;
 pub mod rollout;
 mod secret;
 pub mod service;
 pub mod targets;
 pub mod taskdef;
+pub mod tasks;
 pub mod verify;
 
 pub use aws::{AwsOptions, Clients, MAX_ATTEMPTS, load_sdk_config};

@@ -1,6 +1,9 @@
-//! Image references: `registry/repository[:tag|@digest]`.
+//! Image references: `registry/repository[:tag|@digest]`, parsed by `oci-client`.
 
 use std::fmt;
+use std::net::Ipv6Addr;
+
+use oci_client::{ParseError, Reference};
 
 use crate::error::{Error, Result};
 
@@ -18,72 +21,47 @@ pub struct ImageRef {
     pub digest: Option<String>,
 }
 
+/// The form every parse error names.
+const EXPECTED: &str = "expected registry/repository[:tag][@sha256:digest]";
+
 impl ImageRef {
     /// Parses `registry/repository[:tag][@digest]`.
     pub fn parse(reference: &str) -> Result<ImageRef> {
         let invalid = |problem: &str| Error::InvalidInput {
             what: format!("image reference {reference:?}"),
-            problem: format!("{problem} (expected registry/repository[:tag][@sha256:digest])"),
+            problem: format!("{problem} ({EXPECTED})"),
         };
         let reference = reference.trim();
         if reference.is_empty() || reference.contains(char::is_whitespace) {
             return Err(invalid("empty or contains whitespace"));
         }
-        let (rest, digest) = match reference.split_once('@') {
-            Some((rest, digest)) => {
-                let hex = digest
-                    .strip_prefix("sha256:")
-                    .ok_or_else(|| invalid("the digest must start with sha256:"))?;
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(invalid("the digest must be sha256: and 64 hex digits"));
-                }
-                (rest, Some(digest.to_owned()))
-            }
-            None => (reference, None),
-        };
-        // A ':' after the last '/' starts a tag; one before it is a registry port.
-        let last_slash = rest.rfind('/');
-        let (name, tag) = match rest.rfind(':') {
-            Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
-                (&rest[..colon], Some(rest[colon + 1..].to_owned()))
-            }
-            _ => (rest, None),
-        };
-        if let Some(tag) = &tag {
-            let valid = !tag.is_empty()
-                && tag.len() <= 128
-                && tag
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-                && !tag.starts_with(['.', '-']);
-            if !valid {
-                return Err(invalid("the tag may hold up to 128 of A-Z a-z 0-9 . _ -"));
-            }
+        // The digest is checked first: the grammar below would only call it "invalid format".
+        if let Some((_, digest)) = reference.split_once('@') {
+            crate::digest::parse_sha256(digest).map_err(|problem| invalid(&problem))?;
         }
-        let (registry, repository) = match name.split_once('/') {
-            Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => {
-                (first.to_owned(), path.to_owned())
-            }
-            Some(_) => ("docker.io".to_owned(), name.to_owned()),
-            None => ("docker.io".to_owned(), format!("library/{name}")),
+        // oci-client's grammar has no IPv6 literals: parse with a stand-in host, then put the
+        // literal back.
+        let ipv6 = ipv6_host(reference);
+        let parseable = match ipv6 {
+            Some(host) => reference.replacen(host, "localhost", 1),
+            None => reference.to_owned(),
         };
-        let valid_repo = !repository.is_empty()
-            && repository.split('/').all(|part| {
-                !part.is_empty()
-                    && part.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                    })
-            });
-        if !valid_repo {
-            return Err(invalid(
-                "the repository must be lowercase letters, digits, '.', '_', '-' and '/'",
-            ));
-        }
+        let parsed =
+            Reference::try_from(parseable.as_str()).map_err(|e| invalid(&parse_problem(&e)))?;
+        let registry = match ipv6 {
+            Some(host) => parsed.registry().replacen("localhost", host, 1),
+            None => parsed.registry().to_owned(),
+        };
+        // oci-client says `latest` when neither tag nor digest is given; what a missing tag
+        // means is the caller's choice.
+        let tag = parsed
+            .tag()
+            .filter(|tag| parsed.digest().is_some() || parseable.ends_with(&format!(":{tag}")));
         Ok(ImageRef {
             registry,
-            repository,
-            tag,
-            digest,
+            repository: parsed.repository().to_owned(),
+            tag: tag.map(str::to_owned),
+            digest: parsed.digest().map(str::to_owned),
         })
     }
 
@@ -104,6 +82,33 @@ impl ImageRef {
             None => self.registry.split(':').next().unwrap_or_default(),
         };
         host == "localhost" || host == "::1" || host.starts_with("127.")
+    }
+}
+
+/// The bracketed IPv6 host a reference starts with (`[::1]` of `[::1]:5000/repo`), if any.
+fn ipv6_host(reference: &str) -> Option<&str> {
+    let end = reference.strip_prefix('[')?.find(']')? + 2;
+    let host = &reference[..end];
+    host[1..end - 1].parse::<Ipv6Addr>().ok()?;
+    Some(host)
+}
+
+/// What is wrong, in words that say what is allowed.
+fn parse_problem(err: &ParseError) -> String {
+    match err {
+        ParseError::DigestInvalidFormat
+        | ParseError::DigestInvalidLength
+        | ParseError::DigestUnsupported => "the digest must be sha256: and 64 hex digits".into(),
+        ParseError::TagInvalidFormat => {
+            "the tag may hold up to 128 of A-Z a-z 0-9 . _ - and not start with . or -".into()
+        }
+        ParseError::NameEmpty => "the repository name is empty".into(),
+        ParseError::NameTooLong => "the repository name is longer than 255 characters".into(),
+        ParseError::NameContainsUppercase | ParseError::ReferenceInvalidFormat => {
+            "the repository must be lowercase letters and digits, separated by '.', '_', '-' \
+             or '/', and the tag up to 128 of A-Z a-z 0-9 . _ - not starting with . or -"
+                .into()
+        }
     }
 }
 
@@ -184,7 +189,45 @@ mod tests {
             "host/repo:-x",
             "host//repo",
         ] {
-            assert!(ImageRef::parse(bad).is_err(), "{bad:?} accepted");
+            let Err(err) = ImageRef::parse(bad) else {
+                panic!("{bad:?} accepted");
+            };
+            assert!(
+                err.to_string()
+                    .contains("expected registry/repository[:tag][@sha256:digest]"),
+                "{err}"
+            );
         }
+        let err = ImageRef::parse("host/repo@sha256:123").unwrap_err();
+        assert!(err.to_string().contains("not a sha256 digest"), "{err}");
+        let err = ImageRef::parse("host/Repo").unwrap_err();
+        assert!(err.to_string().contains("must be lowercase"), "{err}");
+    }
+
+    #[test]
+    fn tags_are_kept_only_when_given() {
+        let cases = [
+            ("[::1]:5000/repo:v1", ("[::1]:5000", Some("v1"))),
+            ("[::1]/repo", ("[::1]", None)),
+            (
+                "localhost:5000/app:latest",
+                ("localhost:5000", Some("latest")),
+            ),
+            ("localhost:5000/app", ("localhost:5000", None)),
+        ];
+        for (input, (registry, tag)) in cases {
+            let r = ImageRef::parse(input).unwrap();
+            assert_eq!(
+                (r.registry.as_str(), r.tag.as_deref()),
+                (registry, tag),
+                "{input}"
+            );
+            assert_eq!(r.to_string(), input);
+        }
+        let both = ImageRef::parse(&format!("example.com/team/app:v2@{DIGEST}")).unwrap();
+        assert_eq!(
+            (both.tag.as_deref(), both.digest.as_deref()),
+            (Some("v2"), Some(DIGEST))
+        );
     }
 }

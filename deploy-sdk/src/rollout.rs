@@ -2,75 +2,21 @@
 //! as a stream of typed events ending in an outcome.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fmt;
 use std::time::Duration;
 use std::time::SystemTime;
 
-use aws_sdk_ecs::types::DesiredStatus;
+use aws_sdk_ecs::types::{DeploymentRolloutState, DesiredStatus};
+use aws_smithy_types::retry::ErrorKind;
 use futures::Stream;
 use tokio::time::Instant;
 
 use crate::Clients;
 use crate::error::{Error, Result};
 use crate::service::{DeploymentSnapshot, StartedDeployment, describe_service};
-use crate::targets::{self, TargetGroupHealth, TargetHealthTracker, task_deployment};
-
-/// A task that stopped, with the reasons ECS gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoppedTask {
-    /// Task ARN.
-    pub task_arn: String,
-    /// The deployment that started it (`startedBy`), when ECS says.
-    pub deployment_id: Option<String>,
-    /// Its task definition ARN.
-    pub task_definition: String,
-    /// `stopCode`, e.g. `EssentialContainerExited`, `TaskFailedToStart`.
-    pub stop_code: Option<String>,
-    /// `stoppedReason`, e.g. "Essential container in task exited".
-    pub stopped_reason: String,
-    /// Per container: name, exit code and reason.
-    pub containers: Vec<StoppedContainer>,
-    /// When it stopped.
-    pub stopped_at: Option<SystemTime>,
-}
-
-/// A container of a stopped task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoppedContainer {
-    /// Container name.
-    pub name: String,
-    /// Exit code, when the process ran.
-    pub exit_code: Option<i32>,
-    /// Why it stopped (e.g. "CannotPullContainerError: …").
-    pub reason: Option<String>,
-}
-
-impl StoppedTask {
-    /// The last part of the task ARN.
-    pub fn task_id(&self) -> &str {
-        self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
-    }
-}
-
-impl fmt::Display for StoppedTask {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.task_id(), self.stopped_reason)?;
-        if let Some(code) = &self.stop_code {
-            write!(f, " [{code}]")?;
-        }
-        for c in &self.containers {
-            match (c.exit_code, &c.reason) {
-                (Some(exit), Some(reason)) => {
-                    write!(f, "; container {} exited {exit}: {reason}", c.name)?
-                }
-                (Some(exit), None) => write!(f, "; container {} exited {exit}", c.name)?,
-                (None, Some(reason)) => write!(f, "; container {}: {reason}", c.name)?,
-                (None, None) => {}
-            }
-        }
-        Ok(())
-    }
-}
+use crate::targets::{self, TargetGroupHealth, TargetHealthTracker};
+use crate::tasks::{self, task_deployment};
+// Their home is `tasks`; kept here, where they were first published.
+pub use crate::tasks::{StoppedContainer, StoppedTask};
 
 /// How a watch polls and when it gives up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,7 +242,9 @@ pub fn judge(table: &[DeploymentSnapshot], started: &StartedDeployment) -> Verdi
         ours.rollout_state_reason.clone().unwrap_or_else(|| {
             format!(
                 "deployment {ours_id} is {}",
-                ours.rollout_state.as_deref().unwrap_or("FAILED")
+                ours.rollout_state
+                    .as_ref()
+                    .map_or("FAILED", DeploymentRolloutState::as_str)
             )
         })
     };
@@ -305,7 +253,7 @@ pub fn judge(table: &[DeploymentSnapshot], started: &StartedDeployment) -> Verdi
             Some(p) if p.task_definition != ours.task_definition => Verdict::RolledBack {
                 to: p.task_definition.clone(),
                 by: Some(p.id.clone()),
-                reason: if ours.rollout_state.as_deref() == Some("FAILED") {
+                reason: if ours.rollout_state == Some(DeploymentRolloutState::Failed) {
                     failed_reason()
                 } else {
                     format!(
@@ -326,12 +274,14 @@ pub fn judge(table: &[DeploymentSnapshot], started: &StartedDeployment) -> Verdi
             },
         };
     }
-    match ours.rollout_state.as_deref() {
-        Some("COMPLETED") => Verdict::Completed,
-        Some("FAILED") if started.circuit_breaker_rollback => Verdict::AwaitingRollback {
-            reason: failed_reason(),
-        },
-        Some("FAILED") => Verdict::Failed {
+    match &ours.rollout_state {
+        Some(DeploymentRolloutState::Completed) => Verdict::Completed,
+        Some(DeploymentRolloutState::Failed) if started.circuit_breaker_rollback => {
+            Verdict::AwaitingRollback {
+                reason: failed_reason(),
+            }
+        }
+        Some(DeploymentRolloutState::Failed) => Verdict::Failed {
             reason: failed_reason(),
         },
         Some(_) => Verdict::InProgress,
@@ -466,6 +416,8 @@ pub fn watch(
                 Err(_) => Err(Error::Aws {
                     action: "ecs:DescribeServices".into(),
                     code: Some("Timeout".into()),
+                    // What the SDK makes of its own timeouts.
+                    kind: Some(ErrorKind::TransientError),
                     message: "no answer before the watch timed out".into(),
                 }),
             };
@@ -692,8 +644,8 @@ impl Watcher {
         clients: &Clients,
         table: &[DeploymentSnapshot],
     ) -> Result<Vec<StoppedTask>> {
-        let arns = targets::list_tasks(&clients.ecs, &self.started.service, DesiredStatus::Stopped)
-            .await?;
+        let arns =
+            tasks::list_tasks(&clients.ecs, &self.started.service, DesiredStatus::Stopped).await?;
         let new: Vec<String> = arns
             .into_iter()
             .filter(|a| !self.seen_stopped.contains(a))
@@ -702,7 +654,7 @@ impl Watcher {
             return Ok(Vec::new());
         }
         let tasks =
-            targets::describe_tasks(&clients.ecs, &self.started.service.cluster, &new).await?;
+            tasks::describe_tasks(&clients.ecs, &self.started.service.cluster, &new).await?;
         let mut ours = Vec::new();
         for task in tasks {
             // A task being stopped is listed as desiredStatus STOPPED before it is stopped.
@@ -743,34 +695,6 @@ impl Watcher {
     }
 }
 
-impl StoppedTask {
-    /// The stopped-task view of a described task.
-    pub fn from_task(
-        task: &aws_sdk_ecs::types::Task,
-        deployment_id: Option<String>,
-    ) -> StoppedTask {
-        StoppedTask {
-            task_arn: task.task_arn().unwrap_or_default().to_owned(),
-            deployment_id,
-            task_definition: task.task_definition_arn().unwrap_or_default().to_owned(),
-            stop_code: task.stop_code().map(|c| c.as_str().to_owned()),
-            stopped_reason: task.stopped_reason().unwrap_or("stopped").to_owned(),
-            containers: task
-                .containers()
-                .iter()
-                .map(|c| StoppedContainer {
-                    name: c.name().unwrap_or_default().to_owned(),
-                    exit_code: c.exit_code(),
-                    reason: c.reason().map(str::to_owned),
-                })
-                .collect(),
-            stopped_at: task
-                .stopped_at()
-                .and_then(|t| SystemTime::try_from(*t).ok()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,7 +715,7 @@ mod tests {
             pending: counts.1,
             running: counts.2,
             failed: 0,
-            rollout_state: state.map(str::to_owned),
+            rollout_state: state.map(DeploymentRolloutState::from),
             rollout_state_reason: state
                 .filter(|s| *s == "FAILED")
                 .map(|_| "circuit breaker: tasks failed to start".to_owned()),

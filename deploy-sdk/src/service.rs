@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration, Service};
+use aws_sdk_ecs::types::{
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentRolloutState, Service,
+};
 
 use crate::error::{Error, Result};
 
@@ -86,7 +88,7 @@ pub struct DeploymentSnapshot {
     /// Consecutive failed tasks (what the circuit breaker counts).
     pub failed: i32,
     /// `IN_PROGRESS`, `COMPLETED` or `FAILED`; absent behind a Classic Load Balancer.
-    pub rollout_state: Option<String>,
+    pub rollout_state: Option<DeploymentRolloutState>,
     /// Why it is in that state.
     pub rollout_state_reason: Option<String>,
     /// When it was created.
@@ -109,7 +111,7 @@ impl DeploymentSnapshot {
                 pending: d.pending_count(),
                 running: d.running_count(),
                 failed: d.failed_tasks(),
-                rollout_state: d.rollout_state().map(|s| s.as_str().to_owned()),
+                rollout_state: d.rollout_state().cloned(),
                 rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
                 created_at: d.created_at().and_then(|t| SystemTime::try_from(*t).ok()),
                 updated_at: d.updated_at().and_then(|t| SystemTime::try_from(*t).ok()),
@@ -139,6 +141,26 @@ impl DeploymentSnapshot {
     }
 }
 
+#[cfg(test)]
+impl DeploymentSnapshot {
+    /// A PRIMARY row running one task of `task_definition`, for tests.
+    pub(crate) fn running_one(id: &str, task_definition: &str) -> DeploymentSnapshot {
+        DeploymentSnapshot {
+            id: id.into(),
+            status: "PRIMARY".into(),
+            task_definition: task_definition.into(),
+            desired: 1,
+            pending: 0,
+            running: 1,
+            failed: 0,
+            rollout_state: None,
+            rollout_state_reason: None,
+            created_at: None,
+            updated_at: None,
+        }
+    }
+}
+
 impl fmt::Display for DeploymentSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -153,7 +175,7 @@ impl fmt::Display for DeploymentSnapshot {
             self.failed
         )?;
         if let Some(state) = &self.rollout_state {
-            write!(f, " {state}")?;
+            write!(f, " {}", state.as_str())?;
         }
         if let Some(reason) = &self.rollout_state_reason {
             write!(f, " ({reason})")?;
@@ -164,7 +186,7 @@ impl fmt::Display for DeploymentSnapshot {
 
 /// `family:revision` of a task definition ARN (the ARN itself when it has no `/`).
 pub fn short_task_definition(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
+    crate::arn::tail(arn)
 }
 
 /// Options of an `UpdateService` call beyond the task definition.
@@ -279,10 +301,8 @@ pub async fn update_service(
             Error::from_sdk("ecs:UpdateService", e)
         }
     })?;
-    let service = out.service().ok_or_else(|| Error::Aws {
-        action: "ecs:UpdateService".into(),
-        code: None,
-        message: "the response has no service".into(),
+    let service = out.service().ok_or_else(|| {
+        Error::incomplete_answer("ecs:UpdateService", "the response has no service")
     })?;
     let mut started = StartedDeployment::primary_of(service, target, "ecs:UpdateService")?;
     if started.task_definition.is_empty() {
@@ -302,10 +322,11 @@ impl StartedDeployment {
         target: &ServiceRef,
         action: &str,
     ) -> Result<StartedDeployment> {
-        let primary = primary_deployment(service).ok_or_else(|| Error::Aws {
-            action: action.into(),
-            code: None,
-            message: format!("service {target} has no PRIMARY deployment"),
+        let primary = primary_deployment(service).ok_or_else(|| {
+            Error::incomplete_answer(
+                action,
+                format!("service {target} has no PRIMARY deployment"),
+            )
         })?;
         Ok(StartedDeployment {
             service: target.clone(),

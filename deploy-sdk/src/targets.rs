@@ -10,9 +10,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use aws_sdk_ecs::types::{DesiredStatus, Task};
+use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 
 use crate::error::{Error, Result};
 use crate::service::{DeploymentSnapshot, ServiceRef};
+// Their home is `tasks`; kept here, where they were first published.
+pub use crate::tasks::{describe_tasks, list_tasks, task_deployment};
 
 /// Targets of one deployment in one target group, by state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,13 +35,14 @@ pub struct TargetCounts {
 }
 
 impl TargetCounts {
-    fn add(&mut self, state: &str) {
+    fn add(&mut self, state: Option<&TargetHealthStateEnum>) {
+        use TargetHealthStateEnum as S;
         match state {
-            "initial" => self.initial += 1,
-            "healthy" => self.healthy += 1,
-            "unhealthy" | "unhealthy.draining" => self.unhealthy += 1,
-            "draining" => self.draining += 1,
-            "unused" => self.unused += 1,
+            Some(S::Initial) => self.initial += 1,
+            Some(S::Healthy) => self.healthy += 1,
+            Some(state) if is_unhealthy(state) => self.unhealthy += 1,
+            Some(S::Draining) => self.draining += 1,
+            Some(S::Unused) => self.unused += 1,
             _ => self.unavailable += 1,
         }
     }
@@ -75,6 +79,14 @@ impl fmt::Display for TargetCounts {
             f.write_str(&shown.join(", "))
         }
     }
+}
+
+/// Failing health checks, whether or not the target is also deregistering.
+fn is_unhealthy(state: &TargetHealthStateEnum) -> bool {
+    matches!(
+        state,
+        TargetHealthStateEnum::Unhealthy | TargetHealthStateEnum::UnhealthyDraining
+    )
 }
 
 /// One target group's targets, grouped by the deployment their task belongs to.
@@ -144,11 +156,7 @@ impl TargetHealthTracker {
                         .unwrap_or_default()
                         .to_owned(),
                     port: d.target().and_then(|t| t.port()),
-                    state: d
-                        .target_health()
-                        .and_then(|h| h.state())
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
+                    state: d.target_health().and_then(|h| h.state()).cloned(),
                     reason: d
                         .target_health()
                         .and_then(|h| h.description())
@@ -183,8 +191,8 @@ impl TargetHealthTracker {
                     by_deployment
                         .entry(self.deployment_of(t))
                         .or_default()
-                        .add(&t.state);
-                    if t.state.starts_with("unhealthy")
+                        .add(t.state.as_ref());
+                    if t.state.as_ref().is_some_and(is_unhealthy)
                         && let Some(reason) = &t.reason
                         && !unhealthy_reasons.contains(reason)
                     {
@@ -282,68 +290,8 @@ impl TargetHealthTracker {
 struct Observed {
     id: String,
     port: Option<i32>,
-    state: String,
+    state: Option<TargetHealthStateEnum>,
     reason: Option<String>,
-}
-
-/// The deployment a task belongs to: `startedBy` for service tasks, else the one deployment
-/// running its task definition.
-pub fn task_deployment(task: &Task, deployments: &[DeploymentSnapshot]) -> Option<String> {
-    if let Some(started_by) = task.started_by().filter(|s| s.starts_with("ecs-svc/")) {
-        return Some(started_by.to_owned());
-    }
-    let td = task.task_definition_arn()?;
-    let mut matching = deployments.iter().filter(|d| d.task_definition == td);
-    match (matching.next(), matching.next()) {
-        (Some(only), None) => Some(only.id.clone()),
-        _ => None,
-    }
-}
-
-/// Every task ARN of the service with the desired status (all pages).
-pub async fn list_tasks(
-    ecs: &aws_sdk_ecs::Client,
-    target: &ServiceRef,
-    status: DesiredStatus,
-) -> Result<Vec<String>> {
-    let mut arns = Vec::new();
-    let mut token = None;
-    loop {
-        let out = ecs
-            .list_tasks()
-            .cluster(&target.cluster)
-            .service_name(&target.service)
-            .desired_status(status.clone())
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("ecs:ListTasks", e))?;
-        arns.extend(out.task_arns().iter().cloned());
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(arns);
-        }
-    }
-}
-
-/// `DescribeTasks` in batches of 100 (the API's limit).
-pub async fn describe_tasks(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    arns: &[String],
-) -> Result<Vec<Task>> {
-    let mut tasks = Vec::with_capacity(arns.len());
-    for chunk in arns.chunks(100) {
-        let out = ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("ecs:DescribeTasks", e))?;
-        tasks.extend(out.tasks.unwrap_or_default());
-    }
-    Ok(tasks)
 }
 
 /// The target groups a service sends traffic through.
@@ -363,50 +311,12 @@ mod tests {
     use super::*;
     use aws_sdk_ecs::types::{Container, NetworkBinding, NetworkInterface};
 
-    fn snapshot(id: &str, td: &str) -> DeploymentSnapshot {
-        DeploymentSnapshot {
-            id: id.into(),
-            status: "PRIMARY".into(),
-            task_definition: td.into(),
-            desired: 1,
-            pending: 0,
-            running: 1,
-            failed: 0,
-            rollout_state: None,
-            rollout_state_reason: None,
-            created_at: None,
-            updated_at: None,
-        }
-    }
-
-    #[test]
-    fn tasks_map_to_deployments_by_started_by_then_task_definition() {
-        let deployments = [snapshot("ecs-svc/1", "td:1"), snapshot("ecs-svc/2", "td:2")];
-        let by_started = Task::builder()
-            .started_by("ecs-svc/2")
-            .task_definition_arn("td:1")
-            .build();
-        assert_eq!(
-            task_deployment(&by_started, &deployments).as_deref(),
-            Some("ecs-svc/2")
-        );
-        let by_td = Task::builder().task_definition_arn("td:1").build();
-        assert_eq!(
-            task_deployment(&by_td, &deployments).as_deref(),
-            Some("ecs-svc/1")
-        );
-        assert_eq!(
-            task_deployment(
-                &Task::builder().task_definition_arn("td:9").build(),
-                &deployments
-            ),
-            None
-        );
-    }
-
     #[test]
     fn targets_match_by_address_and_port() {
-        let deployments = [snapshot("ecs-svc/1", "td:1"), snapshot("ecs-svc/2", "td:2")];
+        let deployments = [
+            DeploymentSnapshot::running_one("ecs-svc/1", "td:1"),
+            DeploymentSnapshot::running_one("ecs-svc/2", "td:2"),
+        ];
         let mut tracker = TargetHealthTracker::new();
         let bridge = Task::builder()
             .started_by("ecs-svc/1")
@@ -439,7 +349,7 @@ mod tests {
         let observed = |id: &str, port| Observed {
             id: id.into(),
             port: Some(port),
-            state: "healthy".into(),
+            state: Some(TargetHealthStateEnum::Healthy),
             reason: None,
         };
         assert_eq!(
@@ -465,11 +375,37 @@ mod tests {
     #[test]
     fn counts_read_like_a_sentence() {
         let mut counts = TargetCounts::default();
-        for state in ["healthy", "healthy", "draining", "initial"] {
-            counts.add(state);
+        use TargetHealthStateEnum as S;
+        for state in [S::Healthy, S::Healthy, S::Draining, S::Initial] {
+            counts.add(Some(&state));
         }
         assert_eq!(counts.to_string(), "2 healthy, 1 initial, 1 draining");
         assert_eq!(counts.total(), 4);
         assert_eq!(TargetCounts::default().to_string(), "no targets");
+    }
+
+    #[test]
+    fn every_elb_state_is_counted_once() {
+        use TargetHealthStateEnum as S;
+        let mut counts = TargetCounts::default();
+        for state in [
+            Some(S::UnhealthyDraining),
+            Some(S::Unhealthy),
+            Some(S::Unused),
+            Some(S::Unavailable),
+            Some(S::from("a-state-elb-adds-later")),
+            None,
+        ] {
+            counts.add(state.as_ref());
+        }
+        assert_eq!(
+            counts,
+            TargetCounts {
+                unhealthy: 2,
+                unused: 1,
+                unavailable: 3,
+                ..TargetCounts::default()
+            }
+        );
     }
 }

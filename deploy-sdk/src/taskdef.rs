@@ -164,10 +164,11 @@ pub async fn describe(ecs: &aws_sdk_ecs::Client, task_definition: &str) -> Resul
         .send()
         .await
         .map_err(|e| Error::from_sdk("ecs:DescribeTaskDefinition", e))?;
-    let task_definition = out.task_definition.ok_or_else(|| Error::Aws {
-        action: "ecs:DescribeTaskDefinition".into(),
-        code: None,
-        message: format!("no task definition returned for {task_definition}"),
+    let task_definition = out.task_definition.ok_or_else(|| {
+        Error::incomplete_answer(
+            "ecs:DescribeTaskDefinition",
+            format!("no task definition returned for {task_definition}"),
+        )
     })?;
     Ok(CurrentRevision {
         task_definition,
@@ -287,10 +288,11 @@ impl NewRevision {
         out.task_definition()
             .and_then(|td| td.task_definition_arn())
             .map(str::to_owned)
-            .ok_or_else(|| Error::Aws {
-                action: "ecs:RegisterTaskDefinition".into(),
-                code: None,
-                message: "the response has no task definition ARN".into(),
+            .ok_or_else(|| {
+                Error::incomplete_answer(
+                    "ecs:RegisterTaskDefinition",
+                    "the response has no task definition ARN",
+                )
             })
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_elasticloadbalancingv2::types::{Action, Listener, Rule};
+use aws_sdk_elasticloadbalancingv2::types::{Action, Listener, ProtocolEnum, Rule};
 use tokio::time::Instant;
 
 use crate::Clients;
@@ -414,8 +414,8 @@ pub fn forwards_to(actions: &[Action], target_group: &str) -> bool {
 /// `scheme://dns[:port]` for a listener (default ports left out).
 pub fn listener_url(dns: &str, listener: &Listener) -> String {
     let tls = matches!(
-        listener.protocol().map(|p| p.as_str()),
-        Some("HTTPS" | "TLS")
+        listener.protocol(),
+        Some(ProtocolEnum::Https | ProtocolEnum::Tls)
     );
     let scheme = if tls { "https" } else { "http" };
     match listener.port() {
@@ -429,9 +429,7 @@ pub fn listener_url(dns: &str, listener: &Listener) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_elasticloadbalancingv2::types::{
-        ForwardActionConfig, ProtocolEnum, TargetGroupTuple,
-    };
+    use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
 
     #[test]
     fn listener_urls() {

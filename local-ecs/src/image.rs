@@ -6,9 +6,10 @@ use std::collections::HashSet;
 use std::io::{BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
-use serde_json::Value;
+use oci_spec::image::{Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Os};
+use serde::de::DeserializeOwned;
 
-use crate::registry::is_index;
+use crate::registry::{ManifestKind, manifest_kind};
 use crate::shared::Shared;
 
 /// An image's run configuration (the `config` of its config blob).
@@ -82,35 +83,48 @@ pub fn parse_reference(image: &str, port: u16, also: &[u16]) -> Result<ImageRef,
     })
 }
 
-/// The OCI architecture name of this machine.
-pub fn host_architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" => "arm",
-        other => other,
+impl From<&ImageConfiguration> for ImageConfig {
+    fn from(image: &ImageConfiguration) -> Self {
+        let Some(run) = image.config() else {
+            return ImageConfig::default();
+        };
+        ImageConfig {
+            entrypoint: run.entrypoint().clone().unwrap_or_default(),
+            cmd: run.cmd().clone().unwrap_or_default(),
+            env: run.env().clone().unwrap_or_default(),
+            working_dir: run.working_dir().clone().filter(|s| !s.is_empty()),
+        }
     }
 }
 
-fn read_json(shared: &Shared, digest: &str) -> Result<Value, String> {
+/// Reads the JSON blob `digest` as a `what` (an image manifest, index or config).
+fn read_json<T: DeserializeOwned>(shared: &Shared, digest: &str, what: &str) -> Result<T, String> {
     let path = shared
         .store
         .blob_path(digest)
         .ok_or_else(|| format!("{digest} is not a sha256 digest"))?;
     let bytes = std::fs::read(&path).map_err(|e| format!("blob {digest} is missing: {e}"))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{digest} is not JSON: {e}"))
+    serde_json::from_slice(&bytes).map_err(|e| format!("{digest} is not a valid {what}: {e}"))
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
+/// The entry of an index for this machine (linux and its architecture).
+fn platform_manifest(index: &ImageIndex) -> Result<&Descriptor, String> {
+    let arch = Arch::default();
+    let chosen = index
+        .manifests()
+        .iter()
+        .find(|m| {
+            m.platform()
+                .as_ref()
+                .is_some_and(|p| *p.os() == Os::Linux && *p.architecture() == arch)
         })
-        .unwrap_or_default()
+        .ok_or_else(|| {
+            format!("no matching manifest for linux/{arch} in the manifest list entries")
+        })?;
+    if manifest_kind(chosen.media_type().as_ref()) == Some(ManifestKind::Index) {
+        return Err("nested image indexes are not supported".into());
+    }
+    Ok(chosen)
 }
 
 /// Resolves `image` in the registry. The error is the text after `CannotPullContainerError: `.
@@ -126,7 +140,7 @@ pub fn resolve(shared: &Shared, image: &str) -> Result<ResolvedImage, String> {
             "pull image manifest has been retried 1 time(s): failed to resolve ref {image}: {image}: not found"
         )
     };
-    let (mut digest, mut media_type) = {
+    let (mut digest, media_type) = {
         let state = shared.lock();
         let repo = state.repositories.get(&reference.repository).ok_or_else(|| {
             format!(
@@ -147,64 +161,21 @@ pub fn resolve(shared: &Shared, image: &str) -> Result<ResolvedImage, String> {
         (digest, record.media_type.clone())
     };
     let pinned = digest.clone();
-    let mut manifest = read_json(shared, &digest)?;
-    if is_index(&media_type) {
-        let arch = host_architecture();
-        let chosen = manifest
-            .get("manifests")
-            .and_then(Value::as_array)
-            .and_then(|entries| {
-                entries.iter().find(|m| {
-                    m.pointer("/platform/os").and_then(Value::as_str) == Some("linux")
-                        && m.pointer("/platform/architecture").and_then(Value::as_str) == Some(arch)
-                })
-            })
-            .ok_or_else(|| {
-                format!("no matching manifest for linux/{arch} in the manifest list entries")
-            })?;
-        digest = chosen
-            .get("digest")
-            .and_then(Value::as_str)
-            .ok_or("the index entry has no digest")?
-            .to_owned();
-        media_type = chosen
-            .get("mediaType")
-            .and_then(Value::as_str)
-            .unwrap_or(crate::registry::OCI_MANIFEST)
-            .to_owned();
-        if is_index(&media_type) {
-            return Err("nested image indexes are not supported".into());
-        }
-        manifest = read_json(shared, &digest)?;
+    if manifest_kind(&media_type) == Some(ManifestKind::Index) {
+        let index: ImageIndex = read_json(shared, &digest, "image index")?;
+        digest = platform_manifest(&index)?.digest().to_string();
     }
-    let config_digest = manifest
-        .pointer("/config/digest")
-        .and_then(Value::as_str)
-        .ok_or("the manifest has no config")?;
-    let config_doc = read_json(shared, config_digest)?;
-    let config = config_doc.get("config").cloned().unwrap_or_default();
-    let layers = manifest
-        .get("layers")
-        .and_then(Value::as_array)
-        .map(|ls| {
-            ls.iter()
-                .filter_map(|l| l.get("digest").and_then(Value::as_str).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let manifest: ImageManifest = read_json(shared, &digest, "image manifest")?;
+    let config: ImageConfiguration =
+        read_json(shared, manifest.config().digest().as_ref(), "image config")?;
     Ok(ResolvedImage {
         digest: pinned,
-        layers,
-        config: ImageConfig {
-            entrypoint: strings(config.get("Entrypoint")),
-            cmd: strings(config.get("Cmd")),
-            env: strings(config.get("Env")),
-            working_dir: config
-                .get("WorkingDir")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
-        },
+        layers: manifest
+            .layers()
+            .iter()
+            .map(|l| l.digest().to_string())
+            .collect(),
+        config: ImageConfig::from(&config),
     })
 }
 
@@ -348,6 +319,75 @@ mod tests {
             parse_reference("127.0.0.1:9999/a:b", 4580, &[9999]).is_ok(),
             "a port served earlier"
         );
+    }
+
+    fn index(entries: &[(&str, &str, &str)]) -> ImageIndex {
+        let manifests: Vec<String> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (media_type, os, arch))| {
+                format!(
+                    r#"{{"mediaType":"{media_type}","size":1,"digest":"sha256:{}","platform":{{"os":"{os}","architecture":"{arch}","variant":"v8"}}}}"#,
+                    i.to_string().repeat(64)
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{}]}}"#,
+            manifests.join(",")
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn an_index_resolves_to_this_machines_linux_manifest() {
+        let docker = "application/vnd.docker.distribution.manifest.v2+json";
+        let here = Arch::default().to_string();
+        let other = if here == "amd64" { "arm64" } else { "amd64" };
+        let list = index(&[
+            (docker, "windows", &here),
+            (docker, "linux", other),
+            (docker, "linux", &here),
+        ]);
+        assert_eq!(
+            platform_manifest(&list).unwrap().digest().to_string(),
+            format!("sha256:{}", "2".repeat(64))
+        );
+        let err = platform_manifest(&index(&[(docker, "linux", other)])).unwrap_err();
+        assert_eq!(
+            err,
+            format!("no matching manifest for linux/{here} in the manifest list entries")
+        );
+        let nested = index(&[("application/vnd.oci.image.index.v1+json", "linux", &here)]);
+        assert_eq!(
+            platform_manifest(&nested).unwrap_err(),
+            "nested image indexes are not supported"
+        );
+    }
+
+    #[test]
+    fn the_run_configuration_comes_from_the_config_blob() {
+        // As Docker writes it: nulls, an empty WorkingDir, fields local-ecs does not use.
+        let docker: ImageConfiguration = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},
+            "config":{"Hostname":"","Env":["PATH=/bin"],"Cmd":["serve","--port","80"],
+            "Entrypoint":null,"WorkingDir":"","Labels":null,"ExposedPorts":{"80/tcp":{}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ImageConfig::from(&docker),
+            ImageConfig {
+                entrypoint: vec![],
+                cmd: vec!["serve".into(), "--port".into(), "80".into()],
+                env: vec!["PATH=/bin".into()],
+                working_dir: None,
+            }
+        );
+        let bare: ImageConfiguration = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!(ImageConfig::from(&bare), ImageConfig::default());
     }
 
     fn layer(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {

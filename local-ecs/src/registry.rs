@@ -15,6 +15,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use oci_spec::image::{ImageIndex, ImageManifest, MediaType, ToDockerV2S2};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -23,21 +25,29 @@ use crate::protocol::{Body, BoxError, empty, full};
 use crate::shared::{Shared, Upload};
 use crate::state::ImageRecord;
 
-/// OCI image manifest.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image index.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// Docker image manifest, schema 2.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker manifest list.
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-
 /// Largest manifest accepted, as common registries do.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
-/// Whether a media type is an index (a list of manifests) rather than an image manifest.
-pub fn is_index(media_type: &str) -> bool {
-    media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
+/// What a stored manifest is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// One image: an OCI image manifest or a Docker schema 2 manifest.
+    Image,
+    /// A list of images: an OCI image index or a Docker manifest list.
+    Index,
+}
+
+/// The kind of manifest `media_type` names, if the registry stores that media type.
+pub fn manifest_kind(media_type: &str) -> Option<ManifestKind> {
+    // Docker's schema 2 names of OCI's manifest and index.
+    let docker_name_of = |oci: MediaType| oci.to_docker_v2s2().is_ok_and(|d| d == media_type);
+    match MediaType::from(media_type) {
+        MediaType::ImageManifest => Some(ManifestKind::Image),
+        MediaType::ImageIndex => Some(ManifestKind::Index),
+        _ if docker_name_of(MediaType::ImageManifest) => Some(ManifestKind::Image),
+        _ if docker_name_of(MediaType::ImageIndex) => Some(ManifestKind::Index),
+        _ => None,
+    }
 }
 
 /// A registry error in the distribution spec's shape.
@@ -338,6 +348,20 @@ fn repository<'s>(
     })
 }
 
+/// The repository to write to, which may have been deleted since the request began.
+fn repository_mut<'s>(
+    state: &'s mut crate::state::State,
+    name: &str,
+) -> Result<&'s mut crate::state::Repository, RegistryError> {
+    state.repositories.get_mut(name).ok_or_else(|| {
+        err(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            format!("repository {name:?} was deleted"),
+        )
+    })
+}
+
 fn check_digest(shared: &Shared, digest: &str) -> Result<PathBuf, RegistryError> {
     shared.store.blob_path(digest).ok_or_else(|| {
         err(
@@ -404,6 +428,108 @@ async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, RegistryErr
     })
 }
 
+/// A pushed manifest, read: its media type and what it needs from the repository.
+struct Pushed {
+    media_type: String,
+    kind: ManifestKind,
+    /// Digests of what it refers to: manifests for an index, config and layers for an image.
+    refers_to: Vec<String>,
+    /// Its size with what it refers to (an index: its own size).
+    size: u64,
+    /// An image's config media type (what ECR calls the artifact media type).
+    artifact_media_type: Option<String>,
+}
+
+/// The fields that tell what a manifest is before it is read as one.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    media_type: Option<String>,
+    manifests: Option<serde::de::IgnoredAny>,
+}
+
+/// Reads a pushed manifest: its media type from the Content-Type and its own `mediaType`
+/// (which must agree), then the document as that type.
+fn read_manifest(content_type: Option<&str>, bytes: &[u8]) -> Result<Pushed, RegistryError> {
+    let invalid = |why: String| err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", why);
+    let envelope: Envelope = serde_json::from_slice(bytes)
+        .map_err(|e| invalid(format!("the manifest is not JSON: {e}")))?;
+    let declared = envelope.media_type.as_deref();
+    let media_type = match (content_type, declared) {
+        (Some(ct), Some(d)) if ct != d => {
+            return Err(invalid(format!(
+                "Content-Type {ct} does not match the manifest's mediaType {d}"
+            )));
+        }
+        (Some(ct), _) if ct != "application/octet-stream" && ct != "application/json" => {
+            ct.to_owned()
+        }
+        (_, Some(d)) => d.to_owned(),
+        _ if envelope.manifests.is_some() => MediaType::ImageIndex.to_string(),
+        _ => MediaType::ImageManifest.to_string(),
+    };
+    let kind = manifest_kind(&media_type).ok_or_else(|| {
+        invalid(format!(
+            "manifest media type {media_type} is not supported (OCI manifest/index, Docker \
+             schema 2 manifest/list)"
+        ))
+    })?;
+    let not_valid = |e: serde_json::Error| invalid(format!("not a valid {media_type}: {e}"));
+    let digests = |descriptors: &[oci_spec::image::Descriptor]| -> Vec<String> {
+        descriptors.iter().map(|d| d.digest().to_string()).collect()
+    };
+    Ok(match kind {
+        ManifestKind::Index => {
+            let index: ImageIndex = serde_json::from_slice(bytes).map_err(not_valid)?;
+            Pushed {
+                refers_to: digests(index.manifests()),
+                size: bytes.len() as u64,
+                artifact_media_type: None,
+                media_type,
+                kind,
+            }
+        }
+        ManifestKind::Image => {
+            let manifest: ImageManifest = serde_json::from_slice(bytes).map_err(not_valid)?;
+            let config = manifest.config();
+            let mut refers_to = digests(std::slice::from_ref(config));
+            refers_to.extend(digests(manifest.layers()));
+            Pushed {
+                refers_to,
+                size: config.size() + manifest.layers().iter().map(|l| l.size()).sum::<u64>(),
+                artifact_media_type: Some(config.media_type().to_string()),
+                media_type,
+                kind,
+            }
+        }
+    })
+}
+
+/// What the manifest refers to must already be in the repository.
+fn check_referenced(shared: &Shared, name: &str, pushed: &Pushed) -> Result<(), RegistryError> {
+    let state = shared.lock();
+    let repo = repository(&state, name)?;
+    let missing = |present: &dyn Fn(&String) -> bool| pushed.refers_to.iter().find(|d| !present(d));
+    let problem = match pushed.kind {
+        ManifestKind::Index => missing(&|d| repo.images.contains_key(d)).map(|m| {
+            (
+                "MANIFEST_UNKNOWN",
+                format!("the index refers to manifest {m}, which is not in {name}; push it first"),
+            )
+        }),
+        ManifestKind::Image => missing(&|d| repo.blobs.contains(d)).map(|m| {
+            (
+                "MANIFEST_BLOB_UNKNOWN",
+                format!("blob {m} is not in {name}; push it before the manifest"),
+            )
+        }),
+    };
+    match problem {
+        Some((code, message)) => Err(err(StatusCode::BAD_REQUEST, code, message)),
+        None => Ok(()),
+    }
+}
+
 async fn put_manifest(
     shared: &Arc<Shared>,
     name: &str,
@@ -420,36 +546,7 @@ async fn put_manifest(
         .and_then(|h| h.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or(s).trim().to_owned());
     let bytes = read_limited(req.into_body(), MAX_MANIFEST_BYTES).await?;
-    let invalid = |why: String| err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", why);
-    let doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| invalid(format!("the manifest is not JSON: {e}")))?;
-    let declared = doc.get("mediaType").and_then(Value::as_str);
-    let media_type = match (content_type.as_deref(), declared) {
-        (Some(ct), Some(d)) if ct != d => {
-            return Err(invalid(format!(
-                "Content-Type {ct} does not match the manifest's mediaType {d}"
-            )));
-        }
-        (Some(ct), _) if ct != "application/octet-stream" && ct != "application/json" => {
-            ct.to_owned()
-        }
-        (_, Some(d)) => d.to_owned(),
-        _ if doc.get("manifests").is_some() => OCI_INDEX.to_owned(),
-        _ => OCI_MANIFEST.to_owned(),
-    };
-    if ![
-        OCI_MANIFEST,
-        OCI_INDEX,
-        DOCKER_MANIFEST,
-        DOCKER_MANIFEST_LIST,
-    ]
-    .contains(&media_type.as_str())
-    {
-        return Err(invalid(format!(
-            "manifest media type {media_type} is not supported (OCI manifest/index, Docker \
-             schema 2 manifest/list)"
-        )));
-    }
+    let pushed = read_manifest(content_type.as_deref(), &bytes)?;
     let digest = sha256_digest(&bytes);
     if reference.starts_with("sha256:") {
         if reference != digest {
@@ -466,106 +563,14 @@ async fn put_manifest(
             format!("{reference:?} is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})"),
         ));
     }
-    // What the manifest refers to must already be in this repository.
-    let descriptor_digests = |key: &str| -> Vec<String> {
-        doc.get(key)
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|d| d.get("digest").and_then(Value::as_str))
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let size_of = |d: &Value| d.get("size").and_then(Value::as_u64).unwrap_or(0);
-    let (size, artifact_media_type) = if is_index(&media_type) {
-        let children = descriptor_digests("manifests");
-        let state = shared.lock();
-        let repo = repository(&state, name)?;
-        if let Some(missing) = children.iter().find(|d| !repo.images.contains_key(*d)) {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                "MANIFEST_UNKNOWN",
-                format!(
-                    "the index refers to manifest {missing}, which is not in {name}; push it first"
-                ),
-            ));
-        }
-        (bytes.len() as u64, None)
-    } else {
-        let config = doc
-            .get("config")
-            .ok_or_else(|| invalid("the manifest has no config".into()))?;
-        let config_digest = config
-            .get("digest")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid("the manifest's config has no digest".into()))?;
-        let layers = doc
-            .get("layers")
-            .and_then(Value::as_array)
-            .ok_or_else(|| invalid("the manifest has no layers list".into()))?;
-        let mut needed = vec![config_digest.to_owned()];
-        needed.extend(descriptor_digests("layers"));
-        let state = shared.lock();
-        let repo = repository(&state, name)?;
-        if let Some(missing) = needed.iter().find(|d| !repo.blobs.contains(*d)) {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                "MANIFEST_BLOB_UNKNOWN",
-                format!("blob {missing} is not in {name}; push it before the manifest"),
-            ));
-        }
-        let size = size_of(config) + layers.iter().map(size_of).sum::<u64>();
-        (
-            size,
-            config
-                .get("mediaType")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        )
-    };
+    check_referenced(shared, name, &pushed)?;
     let path = check_digest(shared, &digest)?;
     if !path.exists() {
         let tmp = shared.store.upload_path(&crate::ids::uuid());
         std::fs::write(&tmp, &bytes)?;
         std::fs::rename(&tmp, &path)?;
     }
-    {
-        let mut state = shared.lock();
-        let repo = state.repositories.get_mut(name).ok_or_else(|| {
-            err(
-                StatusCode::NOT_FOUND,
-                "NAME_UNKNOWN",
-                format!("repository {name:?} was deleted"),
-            )
-        })?;
-        if !reference.starts_with("sha256:") {
-            if repo.tag_mutability == "IMMUTABLE"
-                && repo.image_tags.get(reference).is_some_and(|d| *d != digest)
-            {
-                return Err(err(
-                    StatusCode::BAD_REQUEST,
-                    "TAG_INVALID",
-                    format!(
-                        "The image tag '{reference}' already exists in the '{name}' repository \
-                         and cannot be overwritten because the repository is immutable."
-                    ),
-                ));
-            }
-            repo.image_tags.insert(reference.to_owned(), digest.clone());
-        }
-        repo.images
-            .entry(digest.clone())
-            .or_insert_with(|| ImageRecord {
-                media_type: media_type.clone(),
-                size,
-                pushed_at: SystemTime::now(),
-                artifact_media_type,
-            });
-        state.dirty = true;
-    }
+    record_manifest(shared, name, reference, &digest, pushed)?;
     tracing::info!(repository = name, reference, %digest, "manifest pushed");
     let mut response = status_only(StatusCode::CREATED);
     header(
@@ -575,6 +580,45 @@ async fn put_manifest(
     );
     header(&mut response, "docker-content-digest", &digest);
     Ok(response)
+}
+
+/// Adds a stored manifest to the repository's images, and tags it unless `reference` is its
+/// digest.
+fn record_manifest(
+    shared: &Shared,
+    name: &str,
+    reference: &str,
+    digest: &str,
+    pushed: Pushed,
+) -> Result<(), RegistryError> {
+    let mut state = shared.lock();
+    let repo = repository_mut(&mut state, name)?;
+    if !reference.starts_with("sha256:") {
+        if repo.tag_mutability == "IMMUTABLE"
+            && repo.image_tags.get(reference).is_some_and(|d| d != digest)
+        {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "TAG_INVALID",
+                format!(
+                    "The image tag '{reference}' already exists in the '{name}' repository \
+                     and cannot be overwritten because the repository is immutable."
+                ),
+            ));
+        }
+        repo.image_tags
+            .insert(reference.to_owned(), digest.to_owned());
+    }
+    repo.images
+        .entry(digest.to_owned())
+        .or_insert_with(|| ImageRecord {
+            media_type: pushed.media_type,
+            size: pushed.size,
+            pushed_at: SystemTime::now(),
+            artifact_media_type: pushed.artifact_media_type,
+        });
+    state.dirty = true;
+    Ok(())
 }
 
 fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Answer {
@@ -861,27 +905,16 @@ async fn commit_upload(
 
 fn link_blob(shared: &Shared, name: &str, digest: &str) -> Result<(), RegistryError> {
     let mut state = shared.lock();
-    let repo = state.repositories.get_mut(name).ok_or_else(|| {
-        err(
-            StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
-            format!("repository {name:?} was deleted"),
-        )
-    })?;
+    let repo = repository_mut(&mut state, name)?;
     if repo.blobs.insert(digest.to_owned()) {
         state.dirty = true;
     }
     Ok(())
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `sha256:HEX` of bytes.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+    digest_of(Sha256::new_with_prefix(bytes))
 }
 
 /// `sha256:HEX` of a file's content.
@@ -896,7 +929,17 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(format!("sha256:{}", hex(&hasher.finalize())))
+    Ok(digest_of(hasher))
+}
+
+/// The one place a digest is written: `sha256:` and lowercase hex.
+fn digest_of(hasher: Sha256) -> String {
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
 }
 
 #[cfg(test)]
@@ -928,6 +971,133 @@ mod tests {
             Some(Route::Blob("a/b", "sha256:x"))
         ));
         assert!(route("/v3/x").is_none());
+    }
+
+    const DIGEST_A: &str =
+        "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const DIGEST_B: &str =
+        "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn oci_and_docker_manifests_and_indexes_are_stored() {
+        let kinds = [
+            (
+                "application/vnd.oci.image.manifest.v1+json",
+                Some(ManifestKind::Image),
+            ),
+            (
+                "application/vnd.docker.distribution.manifest.v2+json",
+                Some(ManifestKind::Image),
+            ),
+            (
+                "application/vnd.oci.image.index.v1+json",
+                Some(ManifestKind::Index),
+            ),
+            (
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+                Some(ManifestKind::Index),
+            ),
+            (
+                "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                None,
+            ),
+            ("application/vnd.oci.image.config.v1+json", None),
+            ("application/json", None),
+        ];
+        for (media_type, want) in kinds {
+            assert_eq!(manifest_kind(media_type), want, "{media_type}");
+        }
+    }
+
+    fn docker_manifest() -> String {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+            "config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":7,"digest":"{DIGEST_A}"}},
+            "layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":100,"digest":"{DIGEST_B}"}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_manifest_is_read_for_what_it_refers_to() {
+        let docker = read_manifest(
+            Some("application/vnd.docker.distribution.manifest.v2+json"),
+            docker_manifest().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(docker.kind, ManifestKind::Image);
+        assert_eq!(docker.refers_to, [DIGEST_A, DIGEST_B]);
+        assert_eq!(docker.size, 107);
+        assert_eq!(
+            docker.artifact_media_type.as_deref(),
+            Some("application/vnd.docker.container.image.v1+json")
+        );
+
+        let list = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json",
+            "manifests":[{{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":9,"digest":"{DIGEST_A}",
+            "platform":{{"architecture":"arm","os":"linux","variant":"v7","features":["sse4"]}}}}]}}"#
+        );
+        let list = read_manifest(None, list.as_bytes()).unwrap();
+        assert_eq!(
+            (
+                list.kind,
+                list.refers_to.as_slice(),
+                list.artifact_media_type
+            ),
+            (ManifestKind::Index, [DIGEST_A.to_owned()].as_slice(), None)
+        );
+        assert_eq!(
+            list.media_type,
+            "application/vnd.docker.distribution.manifest.list.v2+json"
+        );
+
+        // Neither Content-Type nor mediaType: an OCI index if it lists manifests.
+        let bare = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let bare = read_manifest(Some("application/json"), bare).unwrap();
+        assert_eq!(bare.media_type, "application/vnd.oci.image.index.v1+json");
+    }
+
+    #[test]
+    fn a_manifest_that_is_not_one_is_refused() {
+        let cases = [
+            (Some("application/vnd.oci.image.manifest.v1+json"), "{".to_owned(), "not JSON"),
+            (
+                Some("application/vnd.oci.image.manifest.v1+json"),
+                docker_manifest(),
+                "does not match",
+            ),
+            (
+                Some("application/vnd.docker.distribution.manifest.v1+prettyjws"),
+                "{}".to_owned(),
+                "not supported",
+            ),
+            (
+                None,
+                r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#
+                    .to_owned(),
+                "not a valid application/vnd.oci.image.manifest.v1+json",
+            ),
+        ];
+        for (content_type, body, want) in cases {
+            let Err(e) = read_manifest(content_type, body.as_bytes()) else {
+                panic!("accepted: {body}");
+            };
+            assert_eq!(e.code, "MANIFEST_INVALID");
+            assert!(e.message.contains(want), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn digests_of_bytes_and_files_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("blob");
+        std::fs::write(&file, b"hello").unwrap();
+        let digest = sha256_digest(b"hello");
+        assert_eq!(
+            digest,
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(sha256_file(&file).unwrap(), digest);
     }
 
     #[test]

@@ -15,8 +15,10 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::{Context, bail};
+use oci_spec::image::{Digest, DigestAlgorithm};
 
 use crate::state::State;
 
@@ -111,11 +113,12 @@ impl Store {
     }
 
     /// Where the blob (or manifest) with `digest` is stored; `None` if the digest is not
-    /// `sha256:` and 64 hex digits.
+    /// `sha256:` and 64 lowercase hex digits. The one check of a digest: everything read or
+    /// written by digest goes through here.
     pub fn blob_path(&self, digest: &str) -> Option<PathBuf> {
-        let hex = digest.strip_prefix("sha256:")?;
-        let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        valid.then(|| self.dir.join("registry/blobs/sha256").join(hex))
+        let digest = Digest::from_str(digest).ok()?;
+        (*digest.algorithm() == DigestAlgorithm::Sha256)
+            .then(|| self.dir.join("registry/blobs/sha256").join(digest.digest()))
     }
 
     /// The file an upload in progress is written to.
@@ -161,6 +164,14 @@ mod tests {
                 .blob_path(&format!("sha256:{}", "a".repeat(64)))
                 .is_some()
         );
+        for not_sha256 in [
+            format!("sha256:{}", "A".repeat(64)),
+            format!("sha256:{}/x", "a".repeat(62)),
+            format!("sha512:{}", "a".repeat(128)),
+            "a".repeat(64),
+        ] {
+            assert!(store.blob_path(&not_sha256).is_none(), "{not_sha256}");
+        }
         store.release();
         assert!(Store::open(dir.path()).is_ok());
     }

@@ -486,6 +486,53 @@ async fn the_distribution_api_corners() {
     )
     .await;
     assert_eq!(docker.status, 201, "{}", docker.text());
+    // A Docker manifest list over that manifest, pushed by digest (no tag).
+    let docker_digest = docker.header("docker-content-digest").unwrap().to_owned();
+    let list = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{docker_digest}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
+        manifest.len()
+    );
+    let list_digest = digest(list.as_bytes());
+    let docker_list = (
+        "Content-Type",
+        "application/vnd.docker.distribution.manifest.list.v2+json".to_owned(),
+    );
+    let pushed = request(
+        port,
+        "PUT",
+        &format!("/v2/raw/manifests/{list_digest}"),
+        &[a(), docker_list.clone()],
+        list.as_bytes(),
+    )
+    .await;
+    assert_eq!(pushed.status, 201, "{}", pushed.text());
+    let fetched = request(
+        port,
+        "GET",
+        &format!("/v2/raw/manifests/{list_digest}"),
+        &[a()],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        (fetched.body.as_slice(), fetched.header("content-type")),
+        (list.as_bytes(), Some(docker_list.1.as_str()))
+    );
+    // A manifest without its config is no manifest.
+    let broken = request(
+        port,
+        "PUT",
+        "/v2/raw/manifests/broken",
+        &[a(), oci.clone()],
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#,
+    )
+    .await;
+    assert_eq!(broken.status, 400);
+    assert!(
+        broken.text().contains("MANIFEST_INVALID"),
+        "{}",
+        broken.text()
+    );
     let tags = request(port, "GET", "/v2/raw/tags/list", &[a()], b"").await;
     let tags: serde_json::Value = serde_json::from_slice(&tags.body).unwrap();
     assert_eq!(

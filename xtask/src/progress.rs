@@ -238,7 +238,7 @@ fn table_rows(table: &[DeploymentSnapshot], ours: Option<&str>) -> Vec<String> {
                 d.pending,
                 d.running,
                 d.failed,
-                d.rollout_state.as_deref().unwrap_or("-")
+                d.rollout_state.as_ref().map_or("-", |s| s.as_str())
             )
         })
         .collect()
