@@ -5,8 +5,8 @@
 //! way ECS means it, roll back, and prove through the load balancer that the new build
 //! answers.
 //!
-//! What it gets right that waiters and most deploy tools get wrong (see the reference in
-//! `shared/ecs-rolling-update.md`):
+//! What it gets right that waiters and most deploy tools get wrong (the ECS behaviour it
+//! judges by is written down in the repository's `docs/ecs-behaviour.md`):
 //! - It tracks the deployment **its own** `UpdateService` created and judges that one: done
 //!   means that deployment is `COMPLETED` and still `PRIMARY`. A service that is "stable"
 //!   because the circuit breaker rolled back is reported as [`rollout::Outcome::RolledBack`],
