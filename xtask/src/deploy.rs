@@ -484,7 +484,7 @@ async fn pipeline(
         .find(|(k, _)| k == "GREETING")
         .map(|(_, v)| hello_service::html::escape(v).into_owned());
     let expect = Expectation {
-        header: expected_version.map(|v| (hello_service::routes::APP_VERSION_HEADER.to_owned(), v)),
+        header: expected_version.map(|v| (hello_service::APP_VERSION_HEADER.to_owned(), v)),
         body_contains: greeting.map(|g| format!("{g} ")),
     };
     if expect.header.is_none() && expect.body_contains.is_none() {
