@@ -21,7 +21,7 @@ use deploy_sdk::Clients;
 use deploy_sdk::service::StartedDeployment;
 
 use crate::config::{Settings, TargetArgs};
-use crate::util::{cargo, project_root};
+use crate::util::{cargo, output_bytes, project_root};
 
 /// The port local-ecs prefers, so its endpoint stays the same from run to run.
 const PREFERRED_PORT: u16 = 4580;
@@ -76,17 +76,7 @@ pub fn ensure_running(state_dir: &Path, say: &dyn Fn(&str)) -> Result<LocalEcs> 
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("create {}", state_dir.display()))?;
     say("starting local-ecs in the background (cargo build -p local-ecs)");
-    let status = cargo()
-        .args(["build", "--quiet", "-p", "local-ecs"])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("building local-ecs failed ({status})");
-    }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    let binary = target_dir.join("debug").join("local-ecs");
+    let binary = binary()?;
     // The port it had last time (so the endpoint stays put), else the preferred one, else any.
     let last: Option<u16> = std::fs::read_to_string(last_port_file(state_dir))
         .ok()
@@ -143,6 +133,48 @@ pub fn ensure_running(state_dir: &Path, say: &dyn Fn(&str)) -> Result<LocalEcs> 
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The local-ecs binary, built by cargo (a no-op when it is up to date).
+fn binary() -> Result<PathBuf> {
+    let status = cargo()
+        .args(["build", "--quiet", "-p", "local-ecs"])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building local-ecs failed ({status})");
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"));
+    Ok(target_dir.join("debug").join("local-ecs"))
+}
+
+/// The container logs of `task` (id or ARN) as (container, path): local-ecs owns the layout
+/// of its state directory, so it is asked (`local-ecs task-logs`).
+fn task_log_paths(binary: &Path, state_dir: &Path, task: &str) -> Result<Vec<(String, PathBuf)>> {
+    let stdout = output_bytes(
+        Command::new(binary)
+            .arg("task-logs")
+            .arg("--state-dir")
+            .arg(state_dir)
+            .arg(task),
+    )?;
+    Ok(parse_task_logs(&stdout))
+}
+
+/// `CONTAINER<TAB>PATH` lines, the path as raw bytes.
+fn parse_task_logs(stdout: &[u8]) -> Vec<(String, PathBuf)> {
+    use std::os::unix::ffi::OsStrExt;
+    stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|line| {
+            let tab = line.iter().position(|b| *b == b'\t')?;
+            let container = String::from_utf8_lossy(&line[..tab]).into_owned();
+            let path = std::ffi::OsStr::from_bytes(&line[tab + 1..]);
+            Some((container, PathBuf::from(path)))
+        })
+        .collect()
 }
 
 /// Stops the local-ecs of `state_dir` (SIGTERM; it stops its tasks first). True if one ran.
@@ -540,8 +572,12 @@ fn logs(state_dir: &Path, lines: usize, task: Option<&str>) -> Result<()> {
             })?
         }
     };
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let binary = binary()?;
     for task in tasks {
-        for (container, path) in local_ecs::task_log_paths(state_dir, &task) {
+        for (container, path) in task_log_paths(&binary, state_dir, &task)? {
             let id = task.rsplit('/').next().unwrap_or(&task);
             print_tail(&format!("task {id} container {container}"), &path, lines);
         }
@@ -580,4 +616,24 @@ pub fn mark_bootstrapped(state_dir: &Path, settings: &Settings) {
         bootstrap_marker(state_dir),
         format!("{}/{}\n", settings.cluster, settings.service),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_logs_are_read_as_container_and_path_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut stdout =
+            b"hello-ecs\t/state/tasks/abc/hello-ecs.log\nside\t/st\tate/\xff.log\n".to_vec();
+        stdout.extend_from_slice(b"no tab here\n");
+        let logs = parse_task_logs(&stdout);
+        assert_eq!(logs.len(), 2, "{logs:?}");
+        assert_eq!(logs[0].0, "hello-ecs");
+        assert_eq!(logs[0].1, Path::new("/state/tasks/abc/hello-ecs.log"));
+        assert_eq!(logs[1].0, "side");
+        assert_eq!(logs[1].1.as_os_str().as_bytes(), b"/st\tate/\xff.log");
+        assert!(parse_task_logs(b"").is_empty());
+    }
 }
