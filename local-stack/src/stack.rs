@@ -5,6 +5,9 @@
 
 use std::fmt;
 
+use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::DescribeLoadBalancersError;
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Listener, ProtocolEnum, TargetGroupAttribute, TargetTypeEnum,
 };
@@ -156,22 +159,16 @@ async fn ensure_target_group(
 ) -> Result<String> {
     const DESCRIBE: &str = "elasticloadbalancing:DescribeTargetGroups";
     const CREATE: &str = "elasticloadbalancing:CreateTargetGroup";
-    match elb
-        .describe_target_groups()
-        .names(&spec.target_group)
-        .send()
-        .await
-    {
-        Ok(found) => {
-            if let Some(group) = found.target_groups().first() {
-                return arn(group.target_group_arn(), DESCRIBE, "target group ARN");
-            }
-        }
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_target_group_not_found_exception()) => {}
-        Err(err) => return Err(Error::from_sdk(DESCRIBE, err)),
+    let found = by_name(
+        elb.describe_target_groups()
+            .names(&spec.target_group)
+            .send()
+            .await,
+        DescribeTargetGroupsError::is_target_group_not_found_exception,
+        DESCRIBE,
+    )?;
+    if let Some(group) = found.as_ref().and_then(|f| f.target_groups().first()) {
+        return arn(group.target_group_arn(), DESCRIBE, "target group ARN");
     }
     let created = elb
         .create_target_group()
@@ -222,22 +219,16 @@ async fn ensure_load_balancer(
 ) -> Result<String> {
     const DESCRIBE: &str = "elasticloadbalancing:DescribeLoadBalancers";
     const CREATE: &str = "elasticloadbalancing:CreateLoadBalancer";
-    match elb
-        .describe_load_balancers()
-        .names(&spec.load_balancer)
-        .send()
-        .await
-    {
-        Ok(found) => {
-            if let Some(balancer) = found.load_balancers().first() {
-                return arn(balancer.load_balancer_arn(), DESCRIBE, "load balancer ARN");
-            }
-        }
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_load_balancer_not_found_exception()) => {}
-        Err(err) => return Err(Error::from_sdk(DESCRIBE, err)),
+    let found = by_name(
+        elb.describe_load_balancers()
+            .names(&spec.load_balancer)
+            .send()
+            .await,
+        DescribeLoadBalancersError::is_load_balancer_not_found_exception,
+        DESCRIBE,
+    )?;
+    if let Some(balancer) = found.as_ref().and_then(|f| f.load_balancers().first()) {
+        return arn(balancer.load_balancer_arn(), DESCRIBE, "load balancer ARN");
     }
     let created = elb
         .create_load_balancer()
@@ -295,6 +286,23 @@ async fn ensure_listener(
     let bound = port_of(created.listeners().first(), CREATE)?;
     on_created(&Created::Listener { port: bound });
     Ok(bound)
+}
+
+/// The answer of a lookup by name; None when the service says nothing has that name.
+fn by_name<O, E, R>(
+    described: Result<O, SdkError<E, R>>,
+    is_not_found: fn(&E) -> bool,
+    action: &'static str,
+) -> Result<Option<O>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    match described {
+        Ok(found) => Ok(Some(found)),
+        Err(err) if err.as_service_error().is_some_and(is_not_found) => Ok(None),
+        Err(err) => Err(Error::from_sdk(action, err)),
+    }
 }
 
 fn arn(value: Option<&str>, action: &'static str, what: &str) -> Result<String> {
