@@ -1,0 +1,110 @@
+//! Before anything changes: the local stack (with `--local`), the service and its task
+//! definition described — once for the whole deploy — and the new revision planned; and the
+//! dry run, which stops at the plan.
+
+use anyhow::Result;
+use deploy_sdk::deploy::{DeployRequest, Prepared};
+use deploy_sdk::service::UpdateOptions;
+use deploy_sdk::taskdef::NewRevision;
+use local_stack::Stack;
+
+use super::context::{Deploy, ImageToDeploy};
+use crate::bootstrap;
+
+/// Stands in for the image until it is built: planning with it checks the container exists.
+const PLACEHOLDER_IMAGE: &str = "placeholder";
+
+/// What the preflight found.
+pub enum Found {
+    /// The service, described, with the revision planned for the placeholder image.
+    Service(Box<Prepared>),
+    /// No service yet (local only: it is created after the push), and the stack to put it in
+    /// (none in a dry run, which bootstraps nothing).
+    Missing(Option<Stack>),
+}
+
+impl Deploy<'_> {
+    /// Bootstraps the local stack (with `--local`, unless a dry run) and prepares the deploy
+    /// with a placeholder image, so a wrong cluster, service or container fails before a
+    /// minute goes into the build.
+    pub async fn preflight(&mut self) -> Result<Found> {
+        let stack = match (&self.settings.local, self.args.dry_run) {
+            (Some(_), false) => {
+                let say = |line: &str| self.say(line);
+                Some(bootstrap::bootstrap(&self.clients, self.settings, &say).await?)
+            }
+            _ => None,
+        };
+        match self
+            .deployer
+            .prepare(&self.request(PLACEHOLDER_IMAGE))
+            .await
+        {
+            Ok(prepared) => {
+                self.report.old_task_definition = Some(prepared.current_task_definition().into());
+                Ok(Found::Service(Box::new(prepared)))
+            }
+            Err(
+                deploy_sdk::Error::ServiceNotFound { .. }
+                | deploy_sdk::Error::ClusterNotFound { .. },
+            ) if self
+                .settings
+                .local
+                .as_deref()
+                .is_some_and(bootstrap::may_create_service) =>
+            {
+                self.say(&format!(
+                    "service {} does not exist yet: it will be created after the push",
+                    self.target
+                ));
+                Ok(Found::Missing(stack))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The preflight's plan for the image to deploy. Planned again on the service and task
+    /// definition the preflight described rather than prepared anew: a deploy describes them
+    /// once. What `start` then does follows `Deployer::prepare`'s rule: register when the
+    /// revision changes anything (or `--force`), update when it registers or the update
+    /// options ask for something.
+    pub fn plan(
+        &self,
+        prepared: Prepared,
+        image: &ImageToDeploy,
+    ) -> Result<(Prepared, DeployRequest)> {
+        let request = self.request(&image.uri);
+        let revision = NewRevision::plan(prepared.revision.current, &request.changes)?;
+        let registers = revision.is_change() || request.force_register;
+        let updates = registers || request.update != UpdateOptions::default();
+        let planned = Prepared {
+            service: prepared.service,
+            revision,
+            registers,
+            updates,
+        };
+        Ok((planned, request))
+    }
+
+    /// `--dry-run`: the task-definition diff and the UpdateService request, or what a first
+    /// local deploy would create.
+    pub fn dry_run(&mut self, found: Found, image: &ImageToDeploy) -> Result<()> {
+        match found {
+            Found::Service(prepared) => {
+                let (prepared, request) = self.plan(*prepared, image)?;
+                let summary = self.deployer.summary(&prepared, &request).to_string();
+                for line in summary.lines() {
+                    self.say(&format!("dry run: {line}"));
+                }
+                self.report.new_task_definition =
+                    (!prepared.registers).then(|| prepared.current_task_definition().to_owned());
+            }
+            Found::Missing(_) => self.say(&format!(
+                "dry run: would bootstrap the local stack and create service {} with {}",
+                self.target, image.uri
+            )),
+        }
+        self.report.outcome = "dry_run".into();
+        Ok(())
+    }
+}
