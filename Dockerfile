@@ -11,7 +11,8 @@
 #   SOURCE_URL      repository URL, for the org.opencontainers.image.source label
 #
 # Only hello-service is built: the rest of the workspace (deploy-sdk and its AWS SDK
-# dependencies, xtask, local-ecs, tests) is present for `cargo metadata`, never compiled.
+# dependencies, xtask, local-ecs, local-stack, tests) is present for `cargo metadata`, never
+# compiled.
 
 ARG RUST_VERSION=1.95.0
 

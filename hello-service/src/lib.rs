@@ -5,12 +5,19 @@
 //! subcommand for container health checks, JSON logs, and a clean drain on SIGTERM.
 //!
 //! To change what the service says, edit [`DEFAULT_GREETING`] and deploy.
+//!
+//! The server (actix-web routes, JSON logs) is the default `server` feature. Without it the
+//! crate compiles with no dependencies and holds what the deploy tooling shares with the
+//! service: [`html::escape`], [`APP_VERSION_HEADER`] and [`config`].
 
 pub mod config;
 pub mod healthcheck;
 pub mod html;
+#[cfg(feature = "server")]
 pub mod logging;
+#[cfg(feature = "server")]
 pub mod routes;
+#[cfg(feature = "server")]
 pub mod server;
 
 /// The greeting every `/hello/{name}` answer starts with (env `GREETING` overrides it).
@@ -22,6 +29,10 @@ pub const DEFAULT_GREETING: &str = "Hello AWS ECS!";
 /// The id of this build: git short sha, plus `-dirty-<hash>` when built from uncommitted changes
 /// (see `build_id.rs`). Sent on every response as `x-app-version`.
 pub const BUILD_ID: &str = env!("HELLO_BUILD_ID");
+
+/// Header that tells which build answered ([`BUILD_ID`]), so a poller behind a load balancer
+/// can count old and new revisions during a rollout.
+pub const APP_VERSION_HEADER: &str = "x-app-version";
 
 /// The crate version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -11,11 +11,8 @@ use crate::html;
 /// Longest name `/hello/{name}` accepts, in bytes after decoding.
 pub const MAX_NAME_BYTES: usize = 1024;
 
-/// Header that tells which build answered, so a poller behind a load balancer can count
-/// old and new revisions during a rollout.
-pub const APP_VERSION_HEADER: &str = "x-app-version";
-
-/// The build id as a header value, checked when compiling (build.rs only emits tag characters).
+/// The build id as the [`crate::APP_VERSION_HEADER`] value, checked when compiling (build.rs
+/// only emits tag characters).
 pub const APP_VERSION_VALUE: HeaderValue = HeaderValue::from_static(crate::BUILD_ID);
 
 /// What the handlers need, computed once at startup.

@@ -9,9 +9,10 @@ use actix_web::http::header::HeaderName;
 use actix_web::{App, HttpServer, web};
 use tracing::{error, info};
 
+use crate::APP_VERSION_HEADER;
 use crate::config::Config;
 use crate::logging::ACCESS_TARGET;
-use crate::routes::{self, APP_VERSION_HEADER, APP_VERSION_VALUE, Greeting};
+use crate::routes::{self, APP_VERSION_VALUE, Greeting};
 
 /// Longer than an ALB's default 60 s idle timeout: the load balancer, not the target, should
 /// close idle connections, or a request can race the close and come back as a 502.

@@ -1,6 +1,7 @@
-//! `local-ecs serve`: ECS, ECR, an Application Load Balancer and a registry on one machine.
+//! `local-ecs serve`: ECS, ECR, an Application Load Balancer and a registry on one machine;
+//! `local-ecs task-logs`: where a task's container output is.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -36,10 +37,48 @@ enum Command {
         #[arg(long, default_value_t = local_ecs::DEFAULT_PORT)]
         port: u16,
     },
+    /// Print where a task's container output is (the awslogs stand-in): one
+    /// `CONTAINER<TAB>PATH` line per container that has a log, nothing for an unknown task.
+    TaskLogs {
+        /// The state directory local-ecs serves (or served) from.
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// Task id or ARN.
+        task: String,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    match Cli::parse().command {
+        Command::Serve { state_dir, port } => run_serve(state_dir, port),
+        Command::TaskLogs { state_dir, task } => print_task_logs(&state_dir, &task),
+    }
+}
+
+/// The paths go out as their bytes, so any path the state directory may have survives.
+fn print_task_logs(state_dir: &Path, task: &str) -> ExitCode {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = std::io::stdout().lock();
+    for (container, path) in local_ecs::task_log_paths(state_dir, task) {
+        let line = [
+            container.as_bytes(),
+            b"\t",
+            path.as_os_str().as_bytes(),
+            b"\n",
+        ];
+        if line
+            .iter()
+            .try_for_each(|part| out.write_all(part))
+            .is_err()
+        {
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_serve(state_dir: PathBuf, port: u16) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -57,9 +96,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
-        Command::Serve { state_dir, port } => runtime.block_on(serve(state_dir, port)),
-    }
+    runtime.block_on(serve(state_dir, port))
 }
 
 async fn serve(state_dir: PathBuf, port: u16) -> ExitCode {

@@ -301,3 +301,37 @@ fn bad_configuration_exits_2_naming_what_is_wrong() {
         assert!(run.stderr.contains("NOT VALID"), "{}", run.stderr);
     })
 }
+
+#[test]
+fn local_logs_show_local_ecs_and_the_containers_output() {
+    with_stack(|stack| {
+        let up = stack.xtask(&["local", "up"]);
+        assert_eq!(up.code, Some(0), "{}", up.stderr);
+        // A restarted local-ecs starts the service's tasks again; their logs appear as they run.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let logs = stack.xtask(&["local", "logs", "--lines", "5"]);
+            assert_eq!(logs.code, Some(0), "{}\n{}", logs.stdout, logs.stderr);
+            assert!(
+                logs.stdout.starts_with("==> local-ecs ("),
+                "{}",
+                logs.stdout
+            );
+            let container_output = logs
+                .stdout
+                .split("==> task ")
+                .skip(1)
+                .filter(|section| section.contains(" container hello-ecs\n"))
+                .any(|section| section.lines().skip(1).any(|l| l.starts_with('{')));
+            if container_output {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no task's JSON log lines within 120 s:\n{}",
+                logs.stdout
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    })
+}

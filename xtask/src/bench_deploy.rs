@@ -78,9 +78,9 @@ fn floor(group: &TargetGroup, deregistration_delay: f64) -> f64 {
 }
 
 async fn settings_floor(state_dir: &Path) -> Result<(f64, String)> {
-    let local = crate::local::running(state_dir).context("local-ecs is not running")?;
+    let local = crate::local_ecs::running(state_dir).context("local-ecs is not running")?;
     let settings = crate::config::TargetArgs::default().resolve()?;
-    let clients = crate::local::clients(&local, &settings).await;
+    let clients = crate::connect::local_clients(&local, &settings).await;
     let service =
         deploy_sdk::service::describe_service(&clients.ecs, &settings.service_ref()).await?;
     let tg_arn = deploy_sdk::targets::service_target_groups(&service)
@@ -140,7 +140,7 @@ pub fn run(rounds: usize) -> Result<()> {
     drop(restore);
     let runtime = tokio::runtime::Runtime::new()?;
     let (floor, explain) = runtime.block_on(settings_floor(&state_dir))?;
-    let _ = crate::local::stop(&state_dir);
+    let _ = crate::local_ecs::stop(&state_dir);
 
     println!("\nincremental local deploy after a one-line greeting change ({rounds} rounds)");
     println!(

@@ -4,15 +4,21 @@
 mod bench;
 mod bench_deploy;
 mod binary;
+mod bootstrap;
 mod config;
+mod connect;
 mod deploy;
 mod failure;
 mod image;
+mod last_deploy;
 mod lint;
 mod local;
+mod local_ecs;
 mod progress;
+mod rollback;
 mod status;
 mod util;
+mod watch;
 
 use clap::{Parser, Subcommand};
 
@@ -44,7 +50,7 @@ enum Task {
     /// The service's deployments, newest events, target health and load balancer URL.
     Status(status::StatusArgs),
     /// Put the service back on the task definition before the last deploy (or --to), and wait.
-    Rollback(status::RollbackArgs),
+    Rollback(rollback::RollbackArgs),
     /// Manage local-ecs, the local ECS + ECR + ALB: up, down, status, logs.
     Local(local::LocalArgs),
     /// Measure a component against its performance targets (figures go in the README).
@@ -65,8 +71,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.task {
         Task::Deploy(args) => deploy::run(*args),
         Task::Image(args) => image::run(args),
-        Task::Status(args) => status::run_status(args),
-        Task::Rollback(args) => status::run_rollback(args),
+        Task::Status(args) => status::run(args),
+        Task::Rollback(args) => rollback::run(args),
         Task::Local(args) => local::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Lint(args) => lint::run(args),

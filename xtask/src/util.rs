@@ -36,6 +36,12 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 
 /// Runs `cmd` and returns its stdout; on failure the error carries its stderr.
 pub fn output(cmd: &mut Command) -> Result<String> {
+    let stdout = output_bytes(cmd)?;
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
+}
+
+/// [`output`] as bytes, for output that carries paths.
+pub fn output_bytes(cmd: &mut Command) -> Result<Vec<u8>> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -48,7 +54,7 @@ pub fn output(cmd: &mut Command) -> Result<String> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out.stdout)
 }
 
 /// Whether `program` is on PATH.

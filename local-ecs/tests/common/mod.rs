@@ -1,6 +1,7 @@
 //! Shared test scaffolding: a local-ecs per test (own state dir, ephemeral port), the real
 //! AWS SDK clients pointed at it, the hello-service image pushed to its registry, a load
-//! balancer stack, and polling helpers with generous deadlines (CI has two loaded cores).
+//! balancer stack (local-stack's), and polling helpers with generous deadlines (CI has two
+//! loaded cores).
 
 #![allow(dead_code)] // each test binary uses a different part of this helper
 
@@ -11,11 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
-use aws_sdk_ecs::types::{
-    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair,
-    LoadBalancer as EcsLoadBalancer, PortMapping, Service,
-};
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, TargetGroupAttribute};
+use aws_sdk_ecs::types::Service;
 use local_ecs::{Config, LocalEcs, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -209,92 +206,31 @@ where
     }
 }
 
-/// A cluster, an ALB with an HTTP listener and a target group (fast health checks).
-#[derive(Debug, Clone)]
-pub struct Stack {
-    pub cluster: String,
-    pub target_group_arn: String,
-    pub load_balancer_arn: String,
-    pub listener_port: u16,
-}
+pub use local_stack::Stack;
 
-/// Creates `name`'s cluster, load balancer, target group (`/ping`, 1 s interval, thresholds
-/// 2, deregistration delay `delay_secs`) and a port-80 listener (bound to a free port).
+/// Stands up `name`'s stack with local-stack: cluster `name`, load balancer `{name}-alb`, target
+/// group `{name}-tg` for awsvpc tasks on 8080 (`/ping`, 1 s interval, thresholds 2,
+/// deregistration delay `delay_secs`) and a port-80 listener (bound to a free port).
 pub async fn stack(env: &Env, name: &str, delay_secs: u32) -> Stack {
-    env.ecs
-        .create_cluster()
-        .cluster_name(name)
-        .send()
-        .await
-        .expect("CreateCluster");
-    let lb = env
-        .elb
-        .create_load_balancer()
-        .name(format!("{name}-alb"))
-        .subnets("subnet-a")
-        .subnets("subnet-b")
-        .send()
-        .await
-        .expect("CreateLoadBalancer");
-    let lb_arn = lb.load_balancers()[0]
-        .load_balancer_arn()
-        .unwrap()
-        .to_owned();
-    let tg = env
-        .elb
-        .create_target_group()
-        .name(format!("{name}-tg"))
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id("vpc-local")
-        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
-        .health_check_path("/ping")
-        .health_check_interval_seconds(1)
-        .health_check_timeout_seconds(1)
-        .healthy_threshold_count(2)
-        .unhealthy_threshold_count(2)
-        .send()
-        .await
-        .expect("CreateTargetGroup");
-    let tg_arn = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
-    env.elb
-        .modify_target_group_attributes()
-        .target_group_arn(&tg_arn)
-        .attributes(
-            TargetGroupAttribute::builder()
-                .key("deregistration_delay.timeout_seconds")
-                .value(delay_secs.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("ModifyTargetGroupAttributes");
-    let listener = env
-        .elb
-        .create_listener()
-        .load_balancer_arn(&lb_arn)
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(80)
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(&tg_arn)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateListener");
-    let listener_port = listener.listeners()[0].port().unwrap() as u16;
-    Stack {
+    let spec = local_stack::StackSpec {
         cluster: name.to_owned(),
-        target_group_arn: tg_arn,
-        load_balancer_arn: lb_arn,
-        listener_port,
-    }
+        target_group: format!("{name}-tg"),
+        target_type: aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip,
+        target_port: 8080,
+        health_check_path: "/ping".into(),
+        deregistration_delay_secs: delay_secs,
+        load_balancer: format!("{name}-alb"),
+        subnets: vec!["subnet-a".into(), "subnet-b".into()],
+        listener_port: 80,
+    };
+    local_stack::ensure_stack(&env.ecs, &env.elb, &spec, &|_| {})
+        .await
+        .expect("stand up the stack")
 }
 
-/// Registers family `family` running `image` with `env` and an optional container health
-/// check command; returns the task definition ARN.
+/// Registers family `family` (Fargate) running `image` in container `web` on 8080 with `vars`
+/// (plus a 5 s drain and no access log) and an optional container health check command
+/// (every 1 s, 2 retries); returns the task definition ARN.
 pub async fn register(
     env: &Env,
     family: &str,
@@ -302,57 +238,38 @@ pub async fn register(
     vars: &[(&str, &str)],
     health_check: Option<Vec<String>>,
 ) -> String {
-    let mut container = ContainerDefinition::builder()
-        .name("web")
-        .image(image)
-        .essential(true)
-        .stop_timeout(10)
-        .port_mappings(PortMapping::builder().container_port(8080).build());
-    for (k, v) in vars {
-        container = container.environment(KeyValuePair::builder().name(*k).value(*v).build());
-    }
-    container = container.environment(
-        KeyValuePair::builder()
-            .name("SHUTDOWN_TIMEOUT_SECS")
-            .value("5")
-            .build(),
-    );
-    container = container.environment(
-        KeyValuePair::builder()
-            .name("RUST_LOG")
-            .value("info,access=off")
-            .build(),
-    );
-    if let Some(command) = health_check {
-        container = container.health_check(
-            aws_sdk_ecs::types::HealthCheck::builder()
-                .set_command(Some(command))
-                .interval(1)
-                .timeout(2)
-                .retries(2)
-                .build()
-                .unwrap(),
-        );
-    }
-    env.ecs
-        .register_task_definition()
-        .family(family)
-        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
-        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(container.build())
-        .send()
+    let mut vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    vars.push(("SHUTDOWN_TIMEOUT_SECS".into(), "5".into()));
+    vars.push(("RUST_LOG".into(), "info,access=off".into()));
+    let health_check = health_check.map(|command| {
+        aws_sdk_ecs::types::HealthCheck::builder()
+            .set_command(Some(command))
+            .interval(1)
+            .timeout(2)
+            .retries(2)
+            .build()
+            .expect("a health check with a command")
+    });
+    let spec = local_stack::TaskSpec {
+        family: family.to_owned(),
+        container: "web".into(),
+        image: image.to_owned(),
+        container_port: 8080,
+        env: vars,
+        stop_timeout_secs: 10,
+        platform: local_stack::Platform::Fargate,
+        health_check,
+    };
+    local_stack::register_task_definition(&env.ecs, &spec)
         .await
         .expect("RegisterTaskDefinition")
-        .task_definition()
-        .unwrap()
-        .task_definition_arn()
-        .unwrap()
-        .to_owned()
 }
 
-/// Creates a service behind the stack's target group.
+/// Creates a Fargate service running container `web` behind the stack's target group;
+/// `breaker`: the circuit breaker, rolling back when true.
 pub async fn create_service(
     env: &Env,
     stack: &Stack,
@@ -362,38 +279,25 @@ pub async fn create_service(
     (min, max): (i32, i32),
     breaker: Option<bool>,
 ) -> Service {
-    let mut config = DeploymentConfiguration::builder()
-        .minimum_healthy_percent(min)
-        .maximum_percent(max);
-    if let Some(rollback) = breaker {
-        config = config.deployment_circuit_breaker(
-            DeploymentCircuitBreaker::builder()
-                .enable(true)
-                .rollback(rollback)
-                .build(),
-        );
-    }
-    env.ecs
-        .create_service()
-        .cluster(&stack.cluster)
-        .service_name(name)
-        .task_definition(task_definition)
-        .desired_count(desired)
-        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
-        .deployment_configuration(config.build())
-        .load_balancers(
-            EcsLoadBalancer::builder()
-                .target_group_arn(&stack.target_group_arn)
-                .container_name("web")
-                .container_port(8080)
-                .build(),
-        )
-        .send()
+    let spec = local_stack::ServiceSpec {
+        name: name.to_owned(),
+        task_definition: task_definition.to_owned(),
+        desired_count: desired,
+        container: "web".into(),
+        container_port: 8080,
+        minimum_healthy_percent: min,
+        maximum_percent: max,
+        circuit_breaker: match breaker {
+            None => local_stack::CircuitBreaker::Off,
+            Some(false) => local_stack::CircuitBreaker::Fail,
+            Some(true) => local_stack::CircuitBreaker::Rollback,
+        },
+        health_check_grace_period_secs: None,
+        platform: local_stack::Platform::Fargate,
+    };
+    local_stack::create_service(&env.ecs, stack, &spec)
         .await
         .expect("CreateService")
-        .service()
-        .unwrap()
-        .clone()
 }
 
 /// DescribeServices for one service.

@@ -1,0 +1,143 @@
+//! `cargo xtask deploy`: build, image, push, roll, verify — the working tree to a verified
+//! rolling update, on AWS or (with `--local`) on local-ecs. [`pipeline`] is the script; each
+//! stage is a method of [`Deploy`], the one deploy in progress, in a file of its own.
+
+mod args;
+mod context;
+mod docker;
+mod native;
+mod plan;
+mod report;
+mod repository;
+mod roll;
+mod rollback_on_failure;
+mod verify;
+
+use anyhow::Result;
+use deploy_sdk::registry::ImageRef;
+use deploy_sdk::taskdef::parse_env_assignment;
+
+pub use args::DeployArgs;
+use args::{Builder, Output};
+use context::{Deploy, ImageToDeploy};
+use report::{ImageReport, Report, print_summary};
+
+use crate::config::Settings;
+use crate::connect::connect;
+use crate::failure::{self, Failure};
+use crate::progress::{Progress, outcome_text};
+
+/// `cargo xtask deploy`.
+pub fn run(args: DeployArgs) -> Result<()> {
+    let json = args.output == Output::Json;
+    let progress = Progress::new(json);
+    let mut report = Report::default();
+    let result = (|| {
+        let settings = args.target.resolve()?;
+        report.cluster = settings.cluster.clone();
+        report.service = settings.service.clone();
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(pipeline(&args, &settings, &progress, &mut report))
+    })();
+    progress.finish();
+    if let Err(err) = &result {
+        report.exit_code = failure::exit_code(err);
+        report.error = Some(format!("{err:#}"));
+        if report.outcome.is_empty() || report.outcome == "deployed" {
+            report.outcome = if report.exit_code == failure::VERIFY {
+                "verification_failed"
+            } else {
+                "error"
+            }
+            .into();
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_summary(&report, &progress);
+    }
+    result
+}
+
+/// The deploy, stage by stage.
+async fn pipeline(
+    args: &DeployArgs,
+    settings: &Settings,
+    progress: &Progress,
+    report: &mut Report,
+) -> Result<()> {
+    // Bad flags fail before anything starts.
+    let env = parse_env(&args.env)?;
+    let given_image = parse_image(args.image.as_deref())?;
+    if args.builder == Builder::Docker && given_image.is_none() {
+        docker::require_docker()?;
+    }
+    let clients = connect(settings, &|line| progress.line(line)).await?;
+    let mut deploy = Deploy::new(args, settings, progress, report, env, clients);
+
+    let found = deploy.preflight().await?;
+    let image = match given_image {
+        Some(image) => deploy.given_image(&image),
+        None if args.builder == Builder::Docker => deploy.docker_build_push().await?,
+        None => deploy.build_image_push().await?,
+    };
+    if args.dry_run {
+        return deploy.dry_run(found, &image);
+    }
+
+    let roll = deploy.stage("roll", &format!("update {}", deploy.target));
+    let started = deploy.start_deployment(found, &image).await?;
+    if args.no_wait {
+        deploy.stage_done(roll, "started; not waiting (--no-wait)");
+        deploy.report.outcome = "started".into();
+        return Ok(());
+    }
+    let outcome = deploy.watch_rollout(&started).await?;
+    deploy.stage_done(roll, &outcome_text(&outcome));
+    if !outcome.is_success() {
+        return Err(deploy.rollback_on_failure(&started, outcome).await);
+    }
+    deploy.report.outcome = if started.is_new {
+        "deployed"
+    } else {
+        "unchanged"
+    }
+    .into();
+
+    if args.no_verify {
+        return Ok(());
+    }
+    deploy.verify(&image).await
+}
+
+fn parse_env(assignments: &[String]) -> Result<Vec<(String, String)>> {
+    let env = assignments
+        .iter()
+        .map(|a| parse_env_assignment(a).map_err(|e| Failure::usage(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    Ok(env)
+}
+
+fn parse_image(image: Option<&str>) -> Result<Option<ImageRef>> {
+    let image = image
+        .map(ImageRef::parse)
+        .transpose()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(image)
+}
+
+impl Deploy<'_> {
+    /// `--image`: stages 1–3 skipped; the image's tag, if any, is the version to verify.
+    fn given_image(&mut self, image: &ImageRef) -> ImageToDeploy {
+        self.say(&format!("using image {image} (no build)"));
+        self.report.image = Some(ImageReport {
+            uri: image.to_string(),
+            ..ImageReport::default()
+        });
+        ImageToDeploy {
+            uri: image.to_string(),
+            version: image.tag.clone(),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The account of a deploy: filled in stage by stage, printed as JSON with `--output json`,
+//! else summed up in a few lines.
+
+use deploy_sdk::service::short_task_definition;
+use deploy_sdk::verify::VerifyReport;
+use serde::Serialize;
+
+use crate::progress::Progress;
+use crate::watch::Watched;
+
+/// The machine-readable account of a deploy (`--output json`).
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// deployed, unchanged, started, dry_run, failed, rolled_back, timed_out,
+    /// verification_failed, error.
+    pub outcome: String,
+    pub exit_code: u8,
+    pub cluster: String,
+    pub service: String,
+    pub build_id: Option<String>,
+    pub image: Option<ImageReport>,
+    pub old_task_definition: Option<String>,
+    pub new_task_definition: Option<String>,
+    pub deployment_id: Option<String>,
+    pub registered_new_revision: bool,
+    pub stages: Vec<Stage>,
+    pub reason: Option<String>,
+    pub stopped_tasks: Vec<String>,
+    pub last_events: Vec<String>,
+    pub rollout: Option<RolloutJson>,
+    pub rollback: Option<RollbackReport>,
+    pub url: Option<String>,
+    pub verify: Option<VerifyJson>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ImageReport {
+    pub uri: String,
+    pub digest: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub uploaded_blobs: usize,
+    pub skipped_blobs: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RolloutJson {
+    pub describe_services_calls: u32,
+    pub describes_per_minute: f64,
+    pub watched_seconds: f64,
+    /// From ECS's updatedAt of the deployment at its outcome to the watch seeing it.
+    pub outcome_seen_after_seconds: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RollbackReport {
+    pub deployment_id: Option<String>,
+    pub to: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyJson {
+    pub url: String,
+    pub converged: bool,
+    pub required: u32,
+    pub new: u32,
+    pub old: u32,
+    pub errors: u32,
+    pub first_new_after_seconds: Option<f64>,
+    pub converged_after_seconds: Option<f64>,
+    /// Per second: [new, old, errors].
+    pub per_second: Vec<[u32; 3]>,
+}
+
+impl From<&VerifyReport> for VerifyJson {
+    fn from(r: &VerifyReport) -> Self {
+        VerifyJson {
+            url: r.url.clone(),
+            converged: r.converged,
+            required: r.required,
+            new: r.totals.new,
+            old: r.totals.old,
+            errors: r.totals.errors,
+            first_new_after_seconds: r.first_new_after.map(|d| d.as_secs_f64()),
+            converged_after_seconds: r.converged_after.map(|d| d.as_secs_f64()),
+            per_second: r
+                .per_second
+                .iter()
+                .map(|s| [s.new, s.old, s.errors])
+                .collect(),
+        }
+    }
+}
+
+impl RolloutJson {
+    /// The cost and promptness of a watch, when it counted its calls.
+    pub fn of(watched: &Watched) -> Option<RolloutJson> {
+        watched.stats.as_ref().map(|stats| RolloutJson {
+            describe_services_calls: stats.describe_services_calls,
+            describes_per_minute: stats.describes_per_minute(),
+            watched_seconds: stats.watched.as_secs_f64(),
+            outcome_seen_after_seconds: watched.seen_after,
+        })
+    }
+}
+
+/// The summary lines after a text deploy: stage times, and where it is deployed.
+pub fn print_summary(report: &Report, progress: &Progress) {
+    let stages: Vec<String> = report
+        .stages
+        .iter()
+        .map(|s| format!("{} {:.1}s", s.name, s.seconds))
+        .collect();
+    if !stages.is_empty() {
+        progress.line(format!("stages: {}", stages.join(", ")));
+    }
+    if report.outcome == "deployed" || report.outcome == "unchanged" {
+        let td = report
+            .new_task_definition
+            .as_deref()
+            .map(short_task_definition)
+            .unwrap_or("?");
+        let url = report
+            .url
+            .as_deref()
+            .map(|u| format!(" at {u}"))
+            .unwrap_or_default();
+        progress.line(format!("deployed {td}{url}"));
+    }
+}

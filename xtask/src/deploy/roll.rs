@@ -1,0 +1,84 @@
+//! Stage 4, roll: the new revision and the deployment that puts it in place (the service
+//! itself on a first local deploy), recorded for `cargo xtask rollback`, then watched to its
+//! outcome.
+
+use anyhow::{Context, Result};
+use deploy_sdk::rollout::Outcome;
+use deploy_sdk::service::{StartedDeployment, short_task_definition};
+
+use super::context::{Deploy, ImageToDeploy};
+use super::plan::Found;
+use super::report::RolloutJson;
+use crate::watch::watch_to_outcome;
+use crate::{bootstrap, last_deploy};
+
+impl Deploy<'_> {
+    /// Registers the revision and starts its deployment, or creates the service when the
+    /// preflight found none.
+    pub async fn start_deployment(
+        &mut self,
+        found: Found,
+        image: &ImageToDeploy,
+    ) -> Result<StartedDeployment> {
+        let started = match found {
+            Found::Missing(stack) => {
+                let stack = stack.context("the local stack was not bootstrapped")?;
+                let started = bootstrap::create_service(
+                    &self.clients,
+                    self.settings,
+                    &stack,
+                    &image.uri,
+                    &self.env,
+                    self.args.desired_count,
+                )
+                .await?;
+                if let Some(state_dir) = &self.settings.local {
+                    bootstrap::mark_bootstrapped(state_dir, self.settings);
+                }
+                self.report.registered_new_revision = true;
+                started
+            }
+            Found::Service(prepared) => {
+                let (prepared, request) = self.plan(*prepared, image)?;
+                self.report.registered_new_revision = prepared.registers;
+                if !prepared.updates {
+                    self.say(
+                        "nothing to change: the service already runs this image and environment",
+                    );
+                }
+                self.deployer.start(&prepared, &request).await?
+            }
+        };
+        self.report.new_task_definition = Some(started.task_definition.clone());
+        self.report.deployment_id = Some(started.deployment_id.clone());
+        last_deploy::record(self.settings, &started);
+        self.progress.set_ours(&started.deployment_id);
+        self.say(&format!(
+            "deployment {} of {}{}",
+            started.deployment_id,
+            short_task_definition(&started.task_definition),
+            if started.is_new {
+                ""
+            } else {
+                " (already in place)"
+            }
+        ));
+        Ok(started)
+    }
+
+    /// Watches our deployment to its outcome; the last events and the watch's cost go in the
+    /// report.
+    pub async fn watch_rollout(&mut self, started: &StartedDeployment) -> Result<Outcome> {
+        let watched = watch_to_outcome(
+            &self.deployer,
+            started.clone(),
+            self.watch_options(),
+            self.progress,
+        )
+        .await?;
+        let from = watched.messages.len().saturating_sub(10);
+        self.report.last_events = watched.messages[from..].to_vec();
+        self.report.rollout = RolloutJson::of(&watched);
+        Ok(watched.outcome)
+    }
+}
