@@ -10,7 +10,7 @@ use crate::Clients;
 use crate::error::{Error, Result};
 use crate::rollout::{self, RolloutEvent, WatchOptions};
 use crate::service::{self, ServiceRef, StartedDeployment, UpdateOptions};
-use crate::taskdef::{self, ContainerChanges, NewRevision};
+use crate::taskdef::{self, ContainerChanges, CurrentRevision, NewRevision};
 
 /// What to deploy where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,31 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Plans `request` on a service as described and the task definition it runs: register
+    /// when the revision changes anything (or when forced), update when it registers or the
+    /// update options ask for something.
+    pub fn plan(
+        service: Service,
+        current: CurrentRevision,
+        request: &DeployRequest,
+    ) -> Result<Prepared> {
+        let revision = NewRevision::plan(current, &request.changes)?;
+        let registers = revision.is_change() || request.force_register;
+        let updates = registers || request.update != UpdateOptions::default();
+        Ok(Prepared {
+            service,
+            revision,
+            registers,
+            updates,
+        })
+    }
+
+    /// The same service and task definition planned for another request (another image,
+    /// say, once it is built and pushed), with no AWS call: a deploy describes them once.
+    pub fn replan(self, request: &DeployRequest) -> Result<Prepared> {
+        Prepared::plan(self.service, self.revision.current, request)
+    }
+
     /// The task definition running now.
     pub fn current_task_definition(&self) -> &str {
         self.revision.current.arn()
@@ -151,15 +176,7 @@ impl Deployer {
             )
         })?;
         let current = taskdef::describe(&self.clients.ecs, current_arn).await?;
-        let revision = NewRevision::plan(current, &request.changes)?;
-        let registers = revision.is_change() || request.force_register;
-        let updates = registers || request.update != UpdateOptions::default();
-        Ok(Prepared {
-            service,
-            revision,
-            registers,
-            updates,
-        })
+        Prepared::plan(service, current, request)
     }
 
     /// The plan as text: task-definition diff and UpdateService request.
@@ -245,5 +262,100 @@ impl Deployer {
     /// The load balancer URL of the service (see [`crate::verify::discover_url`]).
     pub async fn discover_url(&self, target: &ServiceRef) -> Result<String> {
         crate::verify::discover_url(&self.clients, target).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, TaskDefinition};
+
+    use super::*;
+
+    const RUNNING: &str = "repo@sha256:aaaa";
+
+    /// A deploy planned before its image was built: the service runs `RUNNING` with
+    /// GREETING=hi.
+    fn before_the_build() -> Prepared {
+        let current = CurrentRevision {
+            task_definition: TaskDefinition::builder()
+                .task_definition_arn("arn:aws:ecs:us-east-1:0:task-definition/hello-ecs:1")
+                .family("hello-ecs")
+                .container_definitions(
+                    ContainerDefinition::builder()
+                        .name("hello-ecs")
+                        .image(RUNNING)
+                        .environment(KeyValuePair::builder().name("GREETING").value("hi").build())
+                        .build(),
+                )
+                .build(),
+            tags: Vec::new(),
+        };
+        let service = Service::builder().service_name("hello-ecs").build();
+        Prepared::plan(service, current, &request("not built yet", &[])).unwrap()
+    }
+
+    fn request(image: &str, env: &[(&str, &str)]) -> DeployRequest {
+        let changes = env.iter().fold(
+            ContainerChanges::default().image("hello-ecs", image),
+            |changes, (key, value)| changes.env("hello-ecs", *key, *value),
+        );
+        DeployRequest::new(ServiceRef::new("dev-cluster", "hello-ecs"), changes)
+    }
+
+    #[test]
+    fn the_image_and_env_running_already_change_nothing() {
+        let planned = before_the_build()
+            .replan(&request(RUNNING, &[("GREETING", "hi")]))
+            .unwrap();
+        assert!(
+            planned.revision.changes.is_empty(),
+            "{:?}",
+            planned.revision.changes
+        );
+        assert!(!planned.registers && !planned.updates);
+        assert_eq!(
+            planned.current_task_definition(),
+            "arn:aws:ecs:us-east-1:0:task-definition/hello-ecs:1"
+        );
+    }
+
+    #[test]
+    fn a_new_image_registers_and_updates() {
+        let planned = before_the_build()
+            .replan(&request("repo@sha256:bbbb", &[]))
+            .unwrap();
+        let changed: Vec<String> = planned
+            .revision
+            .changes
+            .iter()
+            .map(|c| format!("{} {}", c.field, c.to))
+            .collect();
+        assert_eq!(changed, ["image repo@sha256:bbbb"]);
+        assert!(planned.registers && planned.updates);
+    }
+
+    #[test]
+    fn forcing_registers_and_update_options_update_without_a_change() {
+        let mut forced = request(RUNNING, &[]);
+        forced.force_register = true;
+        let planned = before_the_build().replan(&forced).unwrap();
+        assert!(planned.revision.changes.is_empty());
+        assert!(planned.registers && planned.updates);
+
+        let mut scaled = request(RUNNING, &[]);
+        scaled.update.desired_count = Some(3);
+        let planned = before_the_build().replan(&scaled).unwrap();
+        assert!(!planned.registers && planned.updates);
+    }
+
+    #[test]
+    fn an_unknown_container_is_still_refused() {
+        let changes = ContainerChanges::default().image("hello-server", RUNNING);
+        let request = DeployRequest::new(ServiceRef::new("dev-cluster", "hello-ecs"), changes);
+        let err = before_the_build().replan(&request).unwrap_err();
+        assert!(
+            matches!(&err, Error::ContainerNotFound { container, .. } if container == "hello-server"),
+            "{err}"
+        );
     }
 }
