@@ -340,7 +340,6 @@ fn mark_running(shared: &Shared, task_id: &str, started: &[Started], ports: &[Op
             }
         }
     });
-    shared.lock().dirty = true;
     tracing::info!(task = %task_id, "task RUNNING");
     shared.wake.notify_one();
 }
@@ -431,7 +430,6 @@ fn mark_stopped(shared: &Shared, task_id: &str, started: &[Started]) {
             task.version += 1;
             tracing::info!(task = %task_id, reason = task.stopped_reason.as_deref().unwrap_or(""), "task STOPPED");
         }
-        state.dirty = true;
     }
     shared.wake.notify_one();
 }
@@ -464,7 +462,6 @@ fn finish_unstarted(shared: &Shared, task_id: &str, failure: Option<(usize, Stri
             task.last_status = TaskStatus::Stopped;
             task.version += 1;
         }
-        state.dirty = true;
     }
     shared.wake.notify_one();
 }

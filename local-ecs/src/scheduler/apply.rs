@@ -18,7 +18,7 @@ use crate::state::{
 use crate::targets;
 use crate::taskdef;
 
-use super::plan::{Action, Plan};
+use super::action::{Action, Plan};
 
 /// What the caller does after the lock is released.
 #[derive(Debug, Default)]

@@ -1,9 +1,10 @@
 //! The service scheduler: on every pass (woken by any change, and at least every tick) it
-//! takes a [`View`](view::View) of the state, decides a [`Plan`](plan::Plan) from it alone
-//! (`plan`, a pure function with the ECS rules and their table tests; the circuit breaker in
-//! `breaker`), carries the plan out on the state (`apply`), and launches the tasks it
-//! started through the runner.
+//! takes a [`View`](view::View) of the state, decides a [`Plan`](action::Plan) of
+//! [`Action`](action::Action)s from it alone (`plan`, a pure function with the ECS rules and
+//! their table tests in `tests`; the circuit breaker in `breaker`), carries the plan out on the
+//! state (`apply`), and launches the tasks it started through the runner.
 
+mod action;
 mod apply;
 mod breaker;
 mod plan;
@@ -34,7 +35,7 @@ pub async fn run(shared: Arc<Shared>) {
         let applied = {
             let mut state = shared.lock();
             let view = view::View::of(&state, shared.is_shutting_down(), &shared.timing);
-            let plan = plan::plan(&view, plan::Now::current());
+            let plan = plan::plan(&view, action::Now::current());
             wake_at = plan.wake_at;
             apply::apply(&shared, &mut state, plan)
         };

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use super::action::{Action, Now, Plan};
 use super::breaker;
-use super::plan::{Action, Now, Plan, STALL_REPEAT, plan};
+use super::plan::{STALL_REPEAT, plan};
 use super::view::{DeploymentView, ServiceView, TargetView, TaskView, View};
 use crate::state::{
     CircuitBreaker, CompletedDeployment, DeploymentStatus, DesiredStatus, HealthStatus,
