@@ -167,19 +167,19 @@ fn with_deployment(
 ) {
     if let Some(d) = state
         .service_by_arn_mut(service)
-        .and_then(|s| s.deployments.iter_mut().find(|d| d.id == deployment))
+        .and_then(|s| deployment_mut(s, deployment))
     {
         change(d);
     }
 }
 
+fn deployment_mut<'s>(service: &'s mut Service, id: &str) -> Option<&'s mut Deployment> {
+    service.deployments.iter_mut().find(|d| d.id == id)
+}
+
 /// FAILED; with a deployment to roll back to, a new PRIMARY deployment of it.
 fn trip(service: &mut Service, deployment_id: &str, rollback_to: Option<CompletedDeployment>) {
-    let Some(deployment) = service
-        .deployments
-        .iter_mut()
-        .find(|d| d.id == deployment_id)
-    else {
+    let Some(deployment) = deployment_mut(service, deployment_id) else {
         return;
     };
     deployment.rollout_state = RolloutState::Failed;
@@ -210,11 +210,7 @@ fn trip(service: &mut Service, deployment_id: &str, rollback_to: Option<Complete
 
 /// COMPLETED, and remembered as what a rollback goes back to.
 fn complete(service: &mut Service, deployment_id: &str) {
-    let Some(d) = service
-        .deployments
-        .iter_mut()
-        .find(|d| d.id == deployment_id)
-    else {
+    let Some(d) = deployment_mut(service, deployment_id) else {
         return;
     };
     d.rollout_state = RolloutState::Completed;
