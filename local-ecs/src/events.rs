@@ -101,6 +101,61 @@ pub fn rollout_rolling_back(to: &str) -> String {
     format!("ECS deployment circuit breaker: rolling back to deploymentId {to}.")
 }
 
+/// `(service NAME) (deployment ID) deployment failed: alarm detected: NAME, NAME.`
+pub fn deployment_failed_alarms(service: &str, deployment: &str, alarms: &[String]) -> String {
+    format!(
+        "(service {service}) (deployment {deployment}) deployment failed: alarm detected: {}.",
+        alarms.join(", ")
+    )
+}
+
+/// `rolloutStateReason` (and ServiceDeployment `statusReason`) of a deployment failed by
+/// alarms in ALARM.
+pub fn rollout_failed_alarms(alarms: &[String]) -> String {
+    format!(
+        "ECS deployment alarms: alarm detected: {} in ALARM.",
+        alarms.join(", ")
+    )
+}
+
+/// `rolloutStateReason` of the deployment an alarm failure rolls back with.
+pub fn rollout_alarms_rolling_back(to: &str) -> String {
+    format!("ECS deployment alarms: rolling back to deploymentId {to}.")
+}
+
+/// `(service NAME) (deployment ID) deployment stopped: rollback requested.`
+pub fn deployment_stopped(service: &str, deployment: &str) -> String {
+    format!("(service {service}) (deployment {deployment}) deployment stopped: rollback requested.")
+}
+
+/// `rolloutStateReason` (and `statusReason`) of a deployment rolled back by
+/// StopServiceDeployment.
+pub const ROLLOUT_STOPPED: &str =
+    "ECS deployment stopped: a rollback was requested with StopServiceDeployment.";
+
+/// `rolloutStateReason` of the deployment a StopServiceDeployment rolls back with.
+pub fn rollout_stop_rolling_back(to: &str) -> String {
+    format!("ECS deployment stopped: rolling back to deploymentId {to}.")
+}
+
+/// `statusReason` of a service deployment that a newer one replaced.
+pub fn superseded(deployment: &str, by: &str) -> String {
+    format!("ECS deployment {deployment} stopped: superseded by service deployment {by}.")
+}
+
+/// `statusReason` of a service deployment whose service was deleted.
+pub const SERVICE_DELETED: &str = "ECS deployment stopped: the service was deleted.";
+
+/// `statusReason` of a failure that wanted a rollback with nothing to roll back to.
+pub fn nothing_to_roll_back_to(reason: &str) -> String {
+    format!("{reason} No deployment completed before it: there is nothing to roll back to.")
+}
+
+/// `statusReason` of a service deployment whose rollback failed too.
+pub fn rollback_failed(reason: &str, rollback: &str) -> String {
+    format!("{reason} The rollback deployment {rollback} failed.")
+}
+
 /// `stoppedReason` of a task the scheduler stops to replace or scale.
 pub fn scaling_activity(deployment: &str) -> String {
     format!("Scaling activity initiated by (deployment {deployment})")

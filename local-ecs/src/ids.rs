@@ -25,6 +25,35 @@ pub fn deployment_id() -> String {
     format!("ecs-svc/{n}")
 }
 
+/// 21 characters of `[A-Za-z0-9_-]`, the shape of ServiceDeployment ids
+/// (`service-deployment/CLUSTER/SERVICE/ejGvqq2ilnbKT9qj0vLJe`).
+pub fn service_deployment_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    let mut rng = rand::rng();
+    (0..21)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// The id of the service revision a deployment (`ecs-svc/DIGITS`) deploys: its digits, as
+/// ECS numbers them (`service-revision/CLUSTER/SERVICE/DIGITS`).
+pub fn revision_id(deployment_id: &str) -> &str {
+    deployment_id
+        .strip_prefix("ecs-svc/")
+        .unwrap_or(deployment_id)
+}
+
+/// `arn:aws:ecs:REGION:ACCOUNT:service-revision/CLUSTER/SERVICE/ID` for a service ARN
+/// (`arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE`).
+pub fn revision_arn(service_arn: &str, id: &str) -> String {
+    format!("{}/{id}", service_arn.replacen(":service/", ":service-revision/", 1))
+}
+
+/// `arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID` for a service ARN.
+pub fn service_deployment_arn(service_arn: &str, id: &str) -> String {
+    format!("{}/{id}", service_arn.replacen(":service/", ":service-deployment/", 1))
+}
+
 /// 16 lowercase hex digits: the trailing id of ELBv2 ARNs.
 pub fn elb_id() -> String {
     let n: u64 = rand::rng().random();
@@ -71,6 +100,19 @@ mod tests {
         assert_eq!(digits.len(), 19, "{id}");
         assert!(digits.bytes().all(|b| b.is_ascii_digit()));
         assert_eq!(task_id().len(), 32);
+        let sd = service_deployment_id();
+        assert_eq!(sd.len(), 21, "{sd}");
+        assert!(sd.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+        assert_eq!(revision_id("ecs-svc/123"), "123");
+        let service = "arn:aws:ecs:us-east-1:000000000000:service/c/web";
+        assert_eq!(
+            revision_arn(service, "123"),
+            "arn:aws:ecs:us-east-1:000000000000:service-revision/c/web/123"
+        );
+        assert_eq!(
+            service_deployment_arn(service, "abc"),
+            "arn:aws:ecs:us-east-1:000000000000:service-deployment/c/web/abc"
+        );
         assert_eq!(elb_id().len(), 16);
         assert_eq!(
             ecs_arn("eu-west-1", "cluster/dev"),

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::registry::{ManifestKind, manifest_kind};
 use crate::shared::Shared;
+use crate::state::State;
 
 /// An image's run configuration (the `config` of its config blob).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -125,6 +126,20 @@ fn platform_manifest(index: &ImageIndex) -> Result<&Descriptor, String> {
         return Err("nested image indexes are not supported".into());
     }
     Ok(chosen)
+}
+
+/// The digest `image` names in local-ecs's registry (its tag's manifest or index, or the
+/// digest it is pinned to), if the image is there. Reads the state the caller holds.
+pub fn registry_digest(state: &State, port: u16, image: &str) -> Option<String> {
+    let earlier: Vec<u16> = state.served_ports.iter().copied().collect();
+    let reference = parse_reference(image, port, &earlier).ok()?;
+    let repo = state.repositories.get(&reference.repository)?;
+    let digest = match (&reference.digest, &reference.tag) {
+        (Some(d), _) => d.clone(),
+        (None, Some(tag)) => repo.image_tags.get(tag)?.clone(),
+        (None, None) => return None,
+    };
+    repo.images.contains_key(&digest).then_some(digest)
 }
 
 /// Resolves `image` in the registry. The error is the text after `CannotPullContainerError: `.

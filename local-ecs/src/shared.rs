@@ -24,6 +24,9 @@ pub struct Timing {
     pub max_stopped_tasks: usize,
     /// How often the scheduler looks at every service (it is also woken by changes).
     pub scheduler_tick: Duration,
+    /// The deployment alarms' bake time is AWS's (the longest Period × EvaluationPeriods of
+    /// the alarms) divided by this: by default a minute of AWS bake time passes in a second.
+    pub alarm_bake_divisor: u32,
 }
 
 impl Default for Timing {
@@ -33,6 +36,7 @@ impl Default for Timing {
             stopped_task_retention: Duration::from_secs(3600),
             max_stopped_tasks: 1000,
             scheduler_tick: Duration::from_millis(250),
+            alarm_bake_divisor: 60,
         }
     }
 }

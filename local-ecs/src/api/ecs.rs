@@ -1,6 +1,7 @@
-//! ECS (awsJson1_1, `AmazonEC2ContainerServiceV20141113`): clusters, task definitions,
-//! services with their deployments and events, and tasks. The scheduler (`scheduler`) and
-//! the runner (`runner`) make what these calls describe actually happen.
+//! ECS (awsJson1_1, `AmazonEC2ContainerServiceV20141113`): clusters, task definitions and
+//! tasks here; services in `services`, service deployments in `service_deployments`. The
+//! scheduler (`scheduler`) and the runner (`runner`) make what these calls describe actually
+//! happen.
 
 use std::time::SystemTime;
 
@@ -13,13 +14,17 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::{ACCOUNT_ID, arn_tail, ecs_arn};
 use crate::protocol::json::Input;
 use crate::state::{
-    CircuitBreaker, Cluster, ContainerStatus, Deployment, DeploymentStatus, DesiredStatus, Service,
-    ServiceLoadBalancer, ServiceStatus, State, StopCode, Task, TaskDefinition,
+    Cluster, ContainerStatus, DesiredStatus, ServiceStatus, State, StopCode, Task, TaskDefinition,
     TaskDefinitionStatus, TaskStatus,
 };
 
 /// Serves one ECS operation.
 pub fn handle(ctx: &Ctx, op: &str, input: &Value) -> ApiResult<Value> {
+    if let Some(result) = super::services::handle(ctx, op, input)
+        .or_else(|| super::service_deployments::handle(ctx, op, input))
+    {
+        return result;
+    }
     match op {
         "CreateCluster" => create_cluster(ctx, input),
         "DescribeClusters" => describe_clusters(ctx, input),
@@ -28,11 +33,6 @@ pub fn handle(ctx: &Ctx, op: &str, input: &Value) -> ApiResult<Value> {
         "DescribeTaskDefinition" => describe_task_definition(ctx, input),
         "ListTaskDefinitions" => list_task_definitions(ctx, input),
         "DeregisterTaskDefinition" => deregister_task_definition(ctx, input),
-        "CreateService" => create_service(ctx, input),
-        "UpdateService" => update_service(ctx, input),
-        "DescribeServices" => describe_services(ctx, input),
-        "ListServices" => list_services(ctx, input),
-        "DeleteService" => delete_service(ctx, input),
         "ListTasks" => list_tasks(ctx, input),
         "DescribeTasks" => describe_tasks(ctx, input),
         "StopTask" => stop_task(ctx, input),
@@ -43,13 +43,14 @@ pub fn handle(ctx: &Ctx, op: &str, input: &Value) -> ApiResult<Value> {
                  CreateCluster, DescribeClusters, ListClusters, RegisterTaskDefinition, \
                  DescribeTaskDefinition, ListTaskDefinitions, DeregisterTaskDefinition, \
                  CreateService, UpdateService, DescribeServices, ListServices, DeleteService, \
-                 ListTasks, DescribeTasks and StopTask"
+                 ListServiceDeployments, DescribeServiceDeployments, DescribeServiceRevisions, \
+                 StopServiceDeployment, ListTasks, DescribeTasks and StopTask"
             ),
         )),
     }
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(super) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new("InvalidParameterException", message)
 }
 
@@ -57,16 +58,16 @@ fn client(message: impl Into<String>) -> ApiError {
     ApiError::new("ClientException", message)
 }
 
-fn cluster_not_found() -> ApiError {
+pub(super) fn cluster_not_found() -> ApiError {
     ApiError::new("ClusterNotFoundException", "Cluster not found.")
 }
 
-fn service_not_found() -> ApiError {
+pub(super) fn service_not_found() -> ApiError {
     ApiError::new("ServiceNotFoundException", "Service not found.")
 }
 
 /// The cluster named by `cluster` (name or ARN; `default` when absent).
-fn cluster_name(state: &State, input: &Value) -> ApiResult<String> {
+pub(super) fn cluster_name(state: &State, input: &Value) -> ApiResult<String> {
     let reference = input.opt_str("cluster")?.unwrap_or("default");
     let name = arn_tail(reference);
     if state.clusters.contains_key(name) {
@@ -80,7 +81,7 @@ fn tags_or_empty(input: &Value, key: &str) -> ApiResult<Value> {
     Ok(Value::Array(input.list(key)?.to_vec()))
 }
 
-fn include(input: &Value, what: &str) -> ApiResult<bool> {
+pub(super) fn include(input: &Value, what: &str) -> ApiResult<bool> {
     Ok(input.str_list("include")?.contains(&what))
 }
 
@@ -389,6 +390,20 @@ fn register_task_definition(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     Ok(json!({"taskDefinition": rendered, "tags": tags}))
 }
 
+/// The ACTIVE task definition `reference` names.
+pub(super) fn active_task_definition<'s>(
+    state: &'s State,
+    reference: &str,
+) -> ApiResult<&'s TaskDefinition> {
+    let td = state
+        .task_definition(reference)
+        .ok_or_else(|| invalid("TaskDefinition not found."))?;
+    if td.status != TaskDefinitionStatus::Active {
+        return Err(invalid(format!("TaskDefinition {} is inactive.", td.arn)));
+    }
+    Ok(td)
+}
+
 fn unable_to_describe() -> ApiError {
     client("Unable to describe task definition.")
 }
@@ -457,503 +472,6 @@ fn deregister_task_definition(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     let rendered = render_task_definition(td);
     state.dirty = true;
     Ok(json!({"taskDefinition": rendered}))
-}
-
-// ---------------------------------------------------------------------------------------
-// Services
-
-fn render_service(state: &State, service: &Service, with_tags: bool) -> Value {
-    let tasks: Vec<&Task> = state
-        .tasks
-        .values()
-        .filter(|t| t.service_arn.as_deref() == Some(service.arn.as_str()))
-        .collect();
-    let count = |deployment: Option<&str>, status: &[TaskStatus]| {
-        tasks
-            .iter()
-            .filter(|t| deployment.is_none_or(|d| t.deployment_id.as_deref() == Some(d)))
-            .filter(|t| status.contains(&t.last_status))
-            .count()
-    };
-    let pending = [TaskStatus::Provisioning, TaskStatus::Pending];
-    let running = [TaskStatus::Running];
-    let deployments: Vec<Value> = service
-        .deployments
-        .iter()
-        .map(|d| {
-            let desired = if d.status == DeploymentStatus::Primary {
-                service.desired_count as usize
-            } else {
-                tasks
-                    .iter()
-                    .filter(|t| {
-                        t.deployment_id.as_deref() == Some(d.id.as_str())
-                            && t.desired_status == DesiredStatus::Running
-                    })
-                    .count()
-            };
-            let mut v = json!({
-                "id": d.id,
-                "status": d.status.wire(),
-                "taskDefinition": d.task_definition,
-                "desiredCount": desired,
-                "pendingCount": count(Some(&d.id), &pending),
-                "runningCount": count(Some(&d.id), &running),
-                "failedTasks": d.failed_tasks,
-                "createdAt": json_time(d.created_at),
-                "updatedAt": json_time(d.updated_at),
-                "rolloutState": d.rollout_state.wire(),
-                "rolloutStateReason": d.rollout_state_reason,
-            });
-            if let Some(lt) = &d.launch_type {
-                v["launchType"] = json!(lt);
-            }
-            if !d.network_configuration.is_null() {
-                v["networkConfiguration"] = d.network_configuration.clone();
-            }
-            v
-        })
-        .collect();
-    let events: Vec<Value> = service
-        .events
-        .iter()
-        .map(|e| json!({"id": e.id, "createdAt": json_time(e.created_at), "message": e.message}))
-        .collect();
-    let mut v = json!({
-        "serviceArn": service.arn,
-        "serviceName": service.name,
-        "clusterArn": service.cluster_arn,
-        "loadBalancers": service.load_balancers.iter().map(|lb| json!({
-            "targetGroupArn": lb.target_group_arn,
-            "containerName": lb.container_name,
-            "containerPort": lb.container_port,
-        })).collect::<Vec<_>>(),
-        "serviceRegistries": [],
-        "status": service.status.wire(),
-        "desiredCount": service.desired_count,
-        "runningCount": count(None, &running),
-        "pendingCount": count(None, &pending),
-        "taskDefinition": service.task_definition,
-        "deploymentConfiguration": {
-            "deploymentCircuitBreaker": {
-                "enable": service.circuit_breaker.enable,
-                "rollback": service.circuit_breaker.rollback,
-            },
-            "maximumPercent": service.maximum_percent,
-            "minimumHealthyPercent": service.minimum_healthy_percent,
-        },
-        "deployments": deployments,
-        "events": events,
-        "createdAt": json_time(service.created_at),
-        "placementConstraints": [],
-        "placementStrategy": [],
-        "schedulingStrategy": "REPLICA",
-        "deploymentController": {"type": "ECS"},
-        "createdBy": format!("arn:aws:iam::{ACCOUNT_ID}:root"),
-        "enableECSManagedTags": false,
-        "propagateTags": "NONE",
-        "enableExecuteCommand": false,
-    });
-    if let Some(lt) = &service.launch_type {
-        v["launchType"] = json!(lt);
-    }
-    if !service.load_balancers.is_empty() || service.health_check_grace_period > 0 {
-        v["healthCheckGracePeriodSeconds"] = json!(service.health_check_grace_period);
-    }
-    if let Value::Object(echoed) = &service.echoed {
-        for (key, value) in echoed {
-            if key == "tags" && !with_tags {
-                continue;
-            }
-            v[key.as_str()] = value.clone();
-        }
-    }
-    v
-}
-
-/// Fields of CreateService/UpdateService that are stored and echoed as sent.
-const ECHOED: [&str; 9] = [
-    "networkConfiguration",
-    "platformVersion",
-    "tags",
-    "propagateTags",
-    "enableECSManagedTags",
-    "enableExecuteCommand",
-    "placementConstraints",
-    "placementStrategy",
-    "availabilityZoneRebalancing",
-];
-
-fn deployment_configuration(
-    input: &Value,
-    mut min: i64,
-    mut max: i64,
-    mut breaker: CircuitBreaker,
-) -> ApiResult<(i64, i64, CircuitBreaker)> {
-    if let Some(config) = input
-        .get("deploymentConfiguration")
-        .filter(|v| !v.is_null())
-    {
-        if let Some(v) = config.opt_i64("minimumHealthyPercent")? {
-            min = v;
-        }
-        if let Some(v) = config.opt_i64("maximumPercent")? {
-            max = v;
-        }
-        if let Some(cb) = config
-            .get("deploymentCircuitBreaker")
-            .filter(|v| !v.is_null())
-        {
-            breaker = CircuitBreaker {
-                enable: cb.opt_bool("enable")?.unwrap_or(false),
-                rollback: cb.opt_bool("rollback")?.unwrap_or(false),
-            };
-        }
-    }
-    if !(0..=100).contains(&min) {
-        return Err(invalid(format!(
-            "minimumHealthyPercent must be from 0 to 100, got {min}."
-        )));
-    }
-    if !(100..=2000).contains(&max) {
-        return Err(invalid(format!(
-            "maximumPercent must be from 100 to 2000, got {max}."
-        )));
-    }
-    Ok((min, max, breaker))
-}
-
-fn container_ports(td: &TaskDefinition, container: &str) -> Option<Vec<i64>> {
-    td.body
-        .list("containerDefinitions")
-        .ok()?
-        .iter()
-        .find(|d| d.get("name").and_then(Value::as_str) == Some(container))
-        .map(|d| {
-            d.list("portMappings")
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(|m| m.get("containerPort").and_then(Value::as_i64))
-                .collect()
-        })
-}
-
-fn load_balancers(
-    state: &State,
-    input: &Value,
-    td: &TaskDefinition,
-) -> ApiResult<Vec<ServiceLoadBalancer>> {
-    input
-        .list("loadBalancers")?
-        .iter()
-        .map(|lb| {
-            if lb.opt_str("loadBalancerName")?.is_some() {
-                return Err(invalid(
-                    "local-ecs supports Application Load Balancer target groups (targetGroupArn), not Classic Load Balancers.",
-                ));
-            }
-            let tg = lb.req_str("targetGroupArn")?;
-            let container = lb.req_str("containerName")?;
-            let port = lb
-                .opt_i64("containerPort")?
-                .ok_or_else(|| invalid("containerPort is required in loadBalancers."))?;
-            if state.target_group(tg).is_none() {
-                return Err(invalid(format!("The target group {tg} does not exist.")));
-            }
-            if state.load_balancers_of_target_group(tg).is_empty() {
-                return Err(invalid(format!(
-                    "The target group with targetGroupArn {tg} does not have an associated load balancer."
-                )));
-            }
-            let ports = container_ports(td, container)
-                .ok_or_else(|| invalid(format!("The container {container} does not exist in the task definition.")))?;
-            if !ports.contains(&port) {
-                return Err(invalid(format!(
-                    "The container {container} did not have a container port {port} defined."
-                )));
-            }
-            Ok(ServiceLoadBalancer {
-                target_group_arn: tg.to_owned(),
-                container_name: container.to_owned(),
-                container_port: port,
-            })
-        })
-        .collect()
-}
-
-fn active_task_definition<'s>(state: &'s State, reference: &str) -> ApiResult<&'s TaskDefinition> {
-    let td = state
-        .task_definition(reference)
-        .ok_or_else(|| invalid("TaskDefinition not found."))?;
-    if td.status != TaskDefinitionStatus::Active {
-        return Err(invalid(format!("TaskDefinition {} is inactive.", td.arn)));
-    }
-    Ok(td)
-}
-
-fn create_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
-    let name = input.req_str("serviceName")?;
-    if !valid_name(name, 255) {
-        return Err(invalid(
-            "Service name can have up to 255 characters: letters, numbers, hyphens and underscores.",
-        ));
-    }
-    let controller = input
-        .get("deploymentController")
-        .map(|c| c.opt_str("type"))
-        .transpose()?
-        .flatten()
-        .unwrap_or("ECS");
-    if controller != "ECS" {
-        return Err(invalid(format!(
-            "local-ecs implements the rolling update (ECS) deployment controller, not {controller}."
-        )));
-    }
-    if input
-        .opt_str("schedulingStrategy")?
-        .is_some_and(|s| s != "REPLICA")
-    {
-        return Err(invalid(
-            "local-ecs implements the REPLICA scheduling strategy only.",
-        ));
-    }
-    let desired = input.opt_i64("desiredCount")?.unwrap_or(0);
-    if desired < 0 {
-        return Err(invalid("desiredCount must be 0 or more."));
-    }
-    let launch_type = input.opt_str("launchType")?.map(str::to_owned);
-    let (min, max, breaker) = deployment_configuration(
-        input,
-        100,
-        200,
-        CircuitBreaker {
-            enable: false,
-            rollback: false,
-        },
-    )?;
-    let grace = input.opt_i64("healthCheckGracePeriodSeconds")?;
-    let mut state = ctx.shared.lock();
-    let cluster = cluster_name(&state, input)?;
-    let cluster_arn = state
-        .clusters
-        .get(&cluster)
-        .map(|c| c.arn.clone())
-        .ok_or_else(cluster_not_found)?;
-    let td = active_task_definition(&state, input.req_str("taskDefinition")?)?.clone();
-    let lbs = load_balancers(&state, input, &td)?;
-    if grace.is_some() && lbs.is_empty() {
-        return Err(invalid(
-            "Health check grace period is only valid for services configured to use load balancers",
-        ));
-    }
-    if state
-        .services
-        .iter()
-        .any(|s| s.cluster_name == cluster && s.name == name && s.status != ServiceStatus::Inactive)
-    {
-        return Err(invalid("Creation of service was not idempotent."));
-    }
-    state
-        .services
-        .retain(|s| !(s.cluster_name == cluster && s.name == name));
-    let mut echoed = Map::new();
-    for key in ECHOED {
-        if let Some(v) = input.get(key).filter(|v| !v.is_null()) {
-            echoed.insert(key.into(), v.clone());
-        }
-    }
-    let network = echoed
-        .get("networkConfiguration")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let deployment = Deployment::new(&td.arn, launch_type.clone(), network);
-    let service = Service {
-        name: name.to_owned(),
-        arn: ecs_arn(&ctx.region, &format!("service/{cluster}/{name}")),
-        cluster_name: cluster.clone(),
-        cluster_arn,
-        task_definition: td.arn.clone(),
-        desired_count: desired,
-        minimum_healthy_percent: min,
-        maximum_percent: max,
-        circuit_breaker: breaker,
-        load_balancers: lbs,
-        health_check_grace_period: grace.unwrap_or(0),
-        status: ServiceStatus::Active,
-        created_at: SystemTime::now(),
-        launch_type,
-        events: Default::default(),
-        deployments: vec![deployment],
-        last_completed: None,
-        echoed: Value::Object(echoed),
-        runtime: Default::default(),
-    };
-    let rendered = render_service(&state, &service, true);
-    state.services.push(service);
-    state.dirty = true;
-    drop(state);
-    ctx.shared.wake.notify_one();
-    Ok(json!({"service": rendered}))
-}
-
-fn find_service<'s>(state: &'s mut State, input: &Value) -> ApiResult<&'s mut Service> {
-    let cluster = cluster_name(state, input)?;
-    let name = input.req_str("service")?;
-    state
-        .service_mut(&cluster, name)
-        .ok_or_else(service_not_found)
-}
-
-fn update_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
-    let mut state = ctx.shared.lock();
-    let service = find_service(&mut state, input)?;
-    if service.status != ServiceStatus::Active {
-        return Err(ApiError::new(
-            "ServiceNotActiveException",
-            "Service was not ACTIVE.",
-        ));
-    }
-    let service_arn = service.arn.clone();
-    let current_td = service.task_definition.clone();
-    let (min, max, breaker) = deployment_configuration(
-        input,
-        service.minimum_healthy_percent,
-        service.maximum_percent,
-        service.circuit_breaker,
-    )?;
-    let desired = input.opt_i64("desiredCount")?;
-    if desired.is_some_and(|d| d < 0) {
-        return Err(invalid("desiredCount must be 0 or more."));
-    }
-    let td = match input.opt_str("taskDefinition")? {
-        Some(reference) => active_task_definition(&state, reference)?.clone(),
-        None => state
-            .task_definition(&current_td)
-            .cloned()
-            .ok_or_else(|| invalid("TaskDefinition not found."))?,
-    };
-    let new_lbs = if input.get("loadBalancers").is_some_and(|v| !v.is_null()) {
-        Some(load_balancers(&state, input, &td)?)
-    } else {
-        None
-    };
-    let grace = input.opt_i64("healthCheckGracePeriodSeconds")?;
-    let force = input.opt_bool("forceNewDeployment")?.unwrap_or(false);
-    let service = state
-        .service_by_arn_mut(&service_arn)
-        .ok_or_else(service_not_found)?;
-    let lbs_changed = new_lbs
-        .as_ref()
-        .is_some_and(|l| *l != service.load_balancers);
-    let network_changed = input
-        .get("networkConfiguration")
-        .is_some_and(|n| !n.is_null() && service.echoed.get("networkConfiguration") != Some(n));
-    service.minimum_healthy_percent = min;
-    service.maximum_percent = max;
-    service.circuit_breaker = breaker;
-    if let Some(d) = desired {
-        service.desired_count = d;
-    }
-    if let Some(g) = grace {
-        service.health_check_grace_period = g;
-    }
-    if let Some(lbs) = new_lbs {
-        service.load_balancers = lbs;
-    }
-    for key in ECHOED {
-        if let Some(v) = input.get(key).filter(|v| !v.is_null())
-            && let Value::Object(echoed) = &mut service.echoed
-        {
-            echoed.insert(key.into(), v.clone());
-        }
-    }
-    // A new deployment only when something tasks are made from changed (or when forced).
-    if td.arn != current_td || force || lbs_changed || network_changed {
-        let network = service
-            .echoed
-            .get("networkConfiguration")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let deployment = Deployment::new(&td.arn, service.launch_type.clone(), network);
-        for d in &mut service.deployments {
-            d.status = DeploymentStatus::Active;
-        }
-        service.deployments.insert(0, deployment);
-        service.task_definition = td.arn.clone();
-        service.runtime = Default::default();
-    }
-    let snapshot = service.clone();
-    let rendered = render_service(&state, &snapshot, true);
-    state.dirty = true;
-    drop(state);
-    ctx.shared.wake.notify_one();
-    Ok(json!({"service": rendered}))
-}
-
-fn describe_services(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
-    let names = input.str_list("services")?;
-    if names.is_empty() || names.len() > 10 {
-        return Err(invalid("services must name from 1 to 10 services."));
-    }
-    let with_tags = include(input, "TAGS")?;
-    let state = ctx.shared.lock();
-    let cluster = cluster_name(&state, input)?;
-    let mut services = Vec::new();
-    let mut failures = Vec::new();
-    for reference in names {
-        let name = arn_tail(reference);
-        match state.services.iter().rev().find(|s| s.cluster_name == cluster && s.name == name) {
-            Some(s) => services.push(render_service(&state, s, with_tags)),
-            None => failures.push(json!({
-                "arn": if reference.starts_with("arn:") { reference.to_owned() } else { ecs_arn(&ctx.region, &format!("service/{cluster}/{name}")) },
-                "reason": "MISSING",
-            })),
-        }
-    }
-    Ok(json!({"services": services, "failures": failures}))
-}
-
-fn list_services(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
-    let state = ctx.shared.lock();
-    let cluster = cluster_name(&state, input)?;
-    let arns: Vec<String> = state
-        .services
-        .iter()
-        .filter(|s| s.cluster_name == cluster && s.status != ServiceStatus::Inactive)
-        .map(|s| s.arn.clone())
-        .collect();
-    let (items, next) = page(
-        &arns,
-        input.opt_i64("maxResults")?,
-        input.opt_str("nextToken")?,
-        100,
-    )?;
-    Ok(json!({"serviceArns": items, "nextToken": next}))
-}
-
-fn delete_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
-    let force = input.opt_bool("force")?.unwrap_or(false);
-    let mut state = ctx.shared.lock();
-    let service = find_service(&mut state, input)?;
-    if service.status == ServiceStatus::Inactive {
-        return Err(ApiError::new(
-            "ServiceNotActiveException",
-            "Service was not ACTIVE.",
-        ));
-    }
-    if service.desired_count > 0 && !force {
-        return Err(invalid(
-            "The service cannot be stopped while it is scaled above 0. Set desiredCount to 0 or use force.",
-        ));
-    }
-    service.status = ServiceStatus::Draining;
-    service.desired_count = 0;
-    let snapshot = service.clone();
-    let rendered = render_service(&state, &snapshot, true);
-    state.dirty = true;
-    drop(state);
-    ctx.shared.wake.notify_one();
-    Ok(json!({"service": rendered}))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 pub mod ecr;
 pub mod ecs;
 pub mod elbv2;
+pub mod service_deployments;
+pub mod services;
 pub mod wire;
 
 use std::sync::Arc;

@@ -1,8 +1,9 @@
 //! AWS's spelling of every status the state keeps: the one place where they become strings.
 
 use crate::state::{
-    ContainerStatus, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState, ServiceStatus,
-    StopCode, TargetReason, TargetState, TaskDefinitionStatus, TaskStatus,
+    AlarmState, ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus,
+    MonitorStatus, RolloutState, ServiceDeploymentStatus, ServiceStatus, StopCode, TargetReason,
+    TargetState, TaskDefinitionStatus, TaskStatus,
 };
 
 /// A status as AWS writes it on the wire.
@@ -132,6 +133,82 @@ impl Wire for TargetReason {
     }
 }
 
+impl Wire for ServiceDeploymentStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            ServiceDeploymentStatus::Pending => "PENDING",
+            ServiceDeploymentStatus::InProgress => "IN_PROGRESS",
+            ServiceDeploymentStatus::StopRequested => "STOP_REQUESTED",
+            ServiceDeploymentStatus::RollbackRequested => "ROLLBACK_REQUESTED",
+            ServiceDeploymentStatus::RollbackInProgress => "ROLLBACK_IN_PROGRESS",
+            ServiceDeploymentStatus::Successful => "SUCCESSFUL",
+            ServiceDeploymentStatus::Stopped => "STOPPED",
+            ServiceDeploymentStatus::RollbackSuccessful => "ROLLBACK_SUCCESSFUL",
+            ServiceDeploymentStatus::RollbackFailed => "ROLLBACK_FAILED",
+        }
+    }
+}
+
+/// Every ServiceDeployment status, for parsing filters.
+pub const SERVICE_DEPLOYMENT_STATUSES: [ServiceDeploymentStatus; 9] = [
+    ServiceDeploymentStatus::Pending,
+    ServiceDeploymentStatus::InProgress,
+    ServiceDeploymentStatus::StopRequested,
+    ServiceDeploymentStatus::RollbackRequested,
+    ServiceDeploymentStatus::RollbackInProgress,
+    ServiceDeploymentStatus::Successful,
+    ServiceDeploymentStatus::Stopped,
+    ServiceDeploymentStatus::RollbackSuccessful,
+    ServiceDeploymentStatus::RollbackFailed,
+];
+
+impl Wire for MonitorStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            MonitorStatus::Triggered => "TRIGGERED",
+            MonitorStatus::Monitoring => "MONITORING",
+            MonitorStatus::MonitoringComplete => "MONITORING_COMPLETE",
+            MonitorStatus::Disabled => "DISABLED",
+        }
+    }
+}
+
+impl Wire for AlarmState {
+    fn wire(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+/// Every alarm state, for parsing.
+pub const ALARM_STATES: [AlarmState; 3] =
+    [AlarmState::Ok, AlarmState::Alarm, AlarmState::InsufficientData];
+
+impl Wire for ControllerType {
+    fn wire(self) -> &'static str {
+        match self {
+            ControllerType::Ecs => "ECS",
+            ControllerType::CodeDeploy => "CODE_DEPLOY",
+            ControllerType::External => "EXTERNAL",
+        }
+    }
+}
+
+/// Every deployment controller type, for parsing.
+pub const CONTROLLER_TYPES: [ControllerType; 3] = [
+    ControllerType::Ecs,
+    ControllerType::CodeDeploy,
+    ControllerType::External,
+];
+
+/// The value among `all` whose wire name is `text`.
+pub fn parse_wire<T: Wire>(all: &[T], text: &str) -> Option<T> {
+    all.iter().copied().find(|v| v.wire() == text)
+}
+
 /// `desiredStatus` of ListTasks: a filter, with PENDING meaning "to run, not running yet".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskFilter {
@@ -192,6 +269,24 @@ mod tests {
         }
         for s in [TaskDefinitionStatus::Active, TaskDefinitionStatus::Inactive] {
             assert_eq!(stored(s), s.wire());
+        }
+        for s in SERVICE_DEPLOYMENT_STATUSES {
+            assert_eq!(stored(s), s.wire());
+        }
+        for s in [
+            MonitorStatus::Triggered,
+            MonitorStatus::Monitoring,
+            MonitorStatus::MonitoringComplete,
+            MonitorStatus::Disabled,
+        ] {
+            assert_eq!(stored(s), s.wire());
+        }
+        for s in ALARM_STATES {
+            assert_eq!(stored(s), s.wire());
+        }
+        for s in CONTROLLER_TYPES {
+            assert_eq!(stored(s), s.wire());
+            assert_eq!(parse_wire(&CONTROLLER_TYPES, s.wire()), Some(s));
         }
     }
 }

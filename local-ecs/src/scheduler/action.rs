@@ -3,7 +3,49 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::events;
 use crate::state::{CompletedDeployment, StopCode};
+
+/// Why a deployment fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The circuit breaker tripped.
+    Breaker,
+    /// Deployment alarms went into ALARM (their names, sorted).
+    Alarms(Vec<String>),
+    /// StopServiceDeployment asked for a rollback.
+    Stopped,
+}
+
+impl Failure {
+    /// The failed deployment's `rolloutStateReason` (and its service deployment's
+    /// `statusReason`).
+    pub fn reason(&self) -> String {
+        match self {
+            Failure::Breaker => events::ROLLOUT_FAILED.to_owned(),
+            Failure::Alarms(names) => events::rollout_failed_alarms(names),
+            Failure::Stopped => events::ROLLOUT_STOPPED.to_owned(),
+        }
+    }
+
+    /// The service event that reports the failure.
+    pub fn event(&self, service: &str, deployment: &str) -> String {
+        match self {
+            Failure::Breaker => events::deployment_failed(service, deployment),
+            Failure::Alarms(names) => events::deployment_failed_alarms(service, deployment, names),
+            Failure::Stopped => events::deployment_stopped(service, deployment),
+        }
+    }
+
+    /// The `rolloutStateReason` of the deployment that rolls back to `to`.
+    pub fn rolling_back(&self, to: &str) -> String {
+        match self {
+            Failure::Breaker => events::rollout_rolling_back(to),
+            Failure::Alarms(_) => events::rollout_alarms_rolling_back(to),
+            Failure::Stopped => events::rollout_stop_rolling_back(to),
+        }
+    }
+}
 
 /// The moment a plan is made for.
 #[derive(Debug, Clone, Copy)]
@@ -58,15 +100,37 @@ pub enum Action {
         /// The deployment.
         deployment: String,
     },
-    /// The breaker tripped: the deployment FAILED, and with rollback a new PRIMARY
-    /// deployment goes back to `rollback_to`.
+    /// The deployment FAILED (the breaker tripped, an alarm went off, or a rollback was
+    /// asked for), and with rollback a new PRIMARY deployment goes back to `rollback_to`.
     Trip {
         /// The service.
         service: String,
         /// The failed deployment.
         deployment: String,
+        /// Why.
+        cause: Failure,
         /// The deployment to roll back to.
         rollback_to: Option<CompletedDeployment>,
+        /// A rollback was wanted (a failure without `rollback_to` then had nothing to go
+        /// back to).
+        rollback_wanted: bool,
+    },
+    /// The scheduler takes a service deployment up: PENDING becomes IN_PROGRESS, and
+    /// ROLLBACK_REQUESTED becomes ROLLBACK_IN_PROGRESS.
+    Begin {
+        /// The service.
+        service: String,
+        /// The deployment of the table it acts through.
+        deployment: String,
+    },
+    /// A settled deployment's alarm bake time began (`Some`) or was interrupted (`None`).
+    Bake {
+        /// The service.
+        service: String,
+        /// The deployment.
+        deployment: String,
+        /// Since when.
+        since: Option<Instant>,
     },
     /// Start tasks of a deployment (their ids are made when they are created).
     Start {

@@ -12,13 +12,13 @@ use crate::ids;
 use crate::shared::Shared;
 use crate::state::{
     CompletedDeployment, ContainerRun, ContainerStatus, Deployment, DeploymentStatus,
-    DesiredStatus, HealthStatus, RolloutState, Service, ServiceStatus, State, Task, TaskDefinition,
-    TaskStatus,
+    DesiredStatus, HealthStatus, MonitorStatus, RollbackRecord, RolloutState, Service,
+    ServiceDeploymentStatus, ServiceStatus, State, Task, TaskDefinition, TaskStatus,
 };
 use crate::targets;
 use crate::taskdef;
 
-use super::action::{Action, Plan};
+use super::action::{Action, Failure, Plan};
 
 /// What the caller does after the lock is released.
 #[derive(Debug, Default)]
@@ -52,27 +52,47 @@ fn apply_one(shared: &Arc<Shared>, state: &mut State, action: Action, applied: &
         Action::CompleteMonitoring {
             service,
             deployment,
-        } => with_deployment(state, &service, &deployment, |d| {
-            d.monitoring_complete = true;
-            d.failed_tasks = 0;
-        }),
+        } => {
+            with_deployment(state, &service, &deployment, |d| {
+                d.monitoring_complete = true;
+                d.failed_tasks = 0;
+            });
+            with_own_service_deployment(state, &service, &deployment, |sd| {
+                if sd.breaker.status == MonitorStatus::Monitoring {
+                    sd.breaker.status = MonitorStatus::MonitoringComplete;
+                }
+            });
+        }
         Action::BreakerSaw { task } => with_task(state, &task, |t| t.breaker_counted = true),
         Action::CountFailure {
             service,
             deployment,
-        } => with_deployment(state, &service, &deployment, |d| {
-            d.failed_tasks += 1;
-            d.updated_at = SystemTime::now();
-        }),
+        } => {
+            with_deployment(state, &service, &deployment, |d| {
+                d.failed_tasks += 1;
+                d.updated_at = SystemTime::now();
+            });
+            with_own_service_deployment(state, &service, &deployment, |sd| {
+                sd.breaker.failure_count += 1;
+                sd.updated_at = SystemTime::now();
+            });
+        }
         Action::Trip {
             service,
             deployment,
+            cause,
             rollback_to,
-        } => {
-            if let Some(s) = state.service_by_arn_mut(&service) {
-                trip(s, &deployment, rollback_to);
-            }
-        }
+            rollback_wanted,
+        } => trip(state, &service, &deployment, cause, rollback_to, rollback_wanted),
+        Action::Begin {
+            service,
+            deployment,
+        } => begin(state, &service, &deployment),
+        Action::Bake {
+            service,
+            deployment,
+            since,
+        } => with_deployment(state, &service, &deployment, |d| d.baking_since = since),
         Action::Start {
             service,
             deployment,
@@ -115,11 +135,7 @@ fn apply_one(shared: &Arc<Shared>, state: &mut State, action: Action, applied: &
         Action::Complete {
             service,
             deployment,
-        } => {
-            if let Some(s) = state.service_by_arn_mut(&service) {
-                complete(s, &deployment);
-            }
-        }
+        } => complete(state, &service, &deployment),
         Action::Retire {
             service,
             deployment,
@@ -133,6 +149,9 @@ fn apply_one(shared: &Arc<Shared>, state: &mut State, action: Action, applied: &
                 s.status = ServiceStatus::Inactive;
                 s.deployments
                     .retain(|d| d.status == DeploymentStatus::Primary);
+                // ECS deletes a deleted service's service deployments.
+                s.service_deployments.clear();
+                s.revisions.clear();
                 tracing::info!(service = %s.name, "service INACTIVE");
             }
         }
@@ -177,49 +196,171 @@ fn deployment_mut<'s>(service: &'s mut Service, id: &str) -> Option<&'s mut Depl
     service.deployments.iter_mut().find(|d| d.id == id)
 }
 
-/// FAILED; with a deployment to roll back to, a new PRIMARY deployment of it.
-fn trip(service: &mut Service, deployment_id: &str, rollback_to: Option<CompletedDeployment>) {
-    let Some(deployment) = deployment_mut(service, deployment_id) else {
+/// Changes the service deployment that deployment `row` of the table is the target of (not
+/// one it rolls back for).
+fn with_own_service_deployment(
+    state: &mut State,
+    service: &str,
+    row: &str,
+    change: impl FnOnce(&mut crate::state::ServiceDeployment),
+) {
+    if let Some(sd) = state
+        .service_by_arn_mut(service)
+        .and_then(|s| s.service_deployment_of_row_mut(row))
+        .filter(|sd| sd.deployment_id == row && sd.status.is_ongoing())
+    {
+        change(sd);
+    }
+}
+
+/// PENDING becomes IN_PROGRESS; a requested rollback, ROLLBACK_IN_PROGRESS.
+fn begin(state: &mut State, service: &str, row: &str) {
+    let status = state
+        .services
+        .iter()
+        .find(|s| s.arn == service)
+        .and_then(|s| s.service_deployment_of_row(row))
+        .map(|sd| sd.status);
+    let next = match status {
+        Some(ServiceDeploymentStatus::Pending) => ServiceDeploymentStatus::InProgress,
+        Some(ServiceDeploymentStatus::RollbackRequested) => {
+            ServiceDeploymentStatus::RollbackInProgress
+        }
+        _ => return,
+    };
+    state.transition_service_deployment(service, row, next, None);
+}
+
+/// FAILED for `cause`; its service deployment records what set it off and, with a deployment
+/// to roll back to, asks for the rollback, which a new PRIMARY deployment carries out. A
+/// failed rollback is ROLLBACK_FAILED; a failure without one, STOPPED.
+fn trip(
+    state: &mut State,
+    service_arn: &str,
+    row: &str,
+    cause: Failure,
+    rollback_to: Option<CompletedDeployment>,
+    rollback_wanted: bool,
+) {
+    let reason = cause.reason();
+    let Some(service) = state.service_by_arn_mut(service_arn) else {
+        return;
+    };
+    let Some(deployment) = deployment_mut(service, row) else {
         return;
     };
     deployment.rollout_state = RolloutState::Failed;
-    deployment.rollout_state_reason = events::ROLLOUT_FAILED.into();
+    deployment.rollout_state_reason = reason.clone();
     deployment.updated_at = SystemTime::now();
-    tracing::warn!(service = %service.name, deployment = deployment_id, "deployment circuit breaker tripped");
-    let Some(target) = rollback_to else {
-        return;
+    tracing::warn!(service = %service.name, deployment = row, "deployment failed: {reason}");
+    let (status, why) = match service.service_deployment_of_row_mut(row) {
+        Some(sd) if sd.is_rollback_row(row) => {
+            let failure = sd.status_reason.clone().unwrap_or_else(|| reason.clone());
+            let why = events::rollback_failed(&failure, row);
+            (ServiceDeploymentStatus::RollbackFailed, why)
+        }
+        Some(sd) => {
+            record_trigger(sd, &cause);
+            match rollback_to {
+                Some(target) => {
+                    let started = roll_back(service, &cause, &reason, target);
+                    if let Some(sd) = service.service_deployment_of_row_mut(row) {
+                        sd.rollback = Some(started);
+                    }
+                    (ServiceDeploymentStatus::RollbackRequested, reason)
+                }
+                None if rollback_wanted => (
+                    ServiceDeploymentStatus::RollbackFailed,
+                    events::nothing_to_roll_back_to(&reason),
+                ),
+                None => (ServiceDeploymentStatus::Stopped, reason),
+            }
+        }
+        None => {
+            if let Some(target) = rollback_to {
+                roll_back(service, &cause, &reason, target);
+            }
+            return;
+        }
     };
+    state.transition_service_deployment(service_arn, row, status, Some(why));
+}
+
+/// What set the failure off, in the service deployment's checks.
+fn record_trigger(sd: &mut crate::state::ServiceDeployment, cause: &Failure) {
+    if !sd.status.is_ongoing() {
+        return;
+    }
+    match cause {
+        Failure::Breaker => sd.breaker.status = MonitorStatus::Triggered,
+        Failure::Alarms(names) => {
+            sd.alarms.status = MonitorStatus::Triggered;
+            sd.alarms.triggered = names.clone();
+        }
+        Failure::Stopped => {}
+    }
+}
+
+/// A new PRIMARY deployment of the last deployment that completed, running its revision.
+fn roll_back(
+    service: &mut Service,
+    cause: &Failure,
+    reason: &str,
+    target: CompletedDeployment,
+) -> RollbackRecord {
     let network = service
         .echoed
         .get("networkConfiguration")
         .cloned()
         .unwrap_or(Value::Null);
+    let revision = (!target.revision_arn.is_empty()).then(|| target.revision_arn.clone());
     let mut rollback = Deployment::new(
+        &service.arn,
         &target.task_definition,
         service.launch_type.clone(),
         network,
+        revision,
     );
-    rollback.rollout_state_reason = events::rollout_rolling_back(&target.id);
+    rollback.rollout_state_reason = cause.rolling_back(&target.id);
     for d in &mut service.deployments {
         d.status = DeploymentStatus::Active;
     }
+    let record = RollbackRecord {
+        reason: reason.to_owned(),
+        started_at: SystemTime::now(),
+        revision_arn: target.revision_arn,
+        deployment_id: rollback.id.clone(),
+    };
     service.task_definition = target.task_definition;
     service.deployments.insert(0, rollback);
     service.runtime.stall_reported_at = None;
+    record
 }
 
-/// COMPLETED, and remembered as what a rollback goes back to.
-fn complete(service: &mut Service, deployment_id: &str) {
-    let Some(d) = deployment_mut(service, deployment_id) else {
+/// COMPLETED, and remembered as what a rollback goes back to; its service deployment is
+/// SUCCESSFUL, or ROLLBACK_SUCCESSFUL when it carried a rollback out.
+fn complete(state: &mut State, service_arn: &str, row: &str) {
+    let Some(service) = state.service_by_arn_mut(service_arn) else {
+        return;
+    };
+    let Some(d) = deployment_mut(service, row) else {
         return;
     };
     d.rollout_state = RolloutState::Completed;
     d.rollout_state_reason = events::rollout_completed(&d.id);
     d.updated_at = SystemTime::now();
+    d.baking_since = None;
     service.last_completed = Some(CompletedDeployment {
         id: d.id.clone(),
         task_definition: d.task_definition.clone(),
+        revision_arn: d.revision_arn.clone(),
     });
+    let status = match service.service_deployment_of_row(row) {
+        Some(sd) if sd.is_rollback_row(row) => ServiceDeploymentStatus::RollbackSuccessful,
+        Some(_) => ServiceDeploymentStatus::Successful,
+        None => return,
+    };
+    state.transition_service_deployment(service_arn, row, status, None);
 }
 
 /// Records `count` new tasks of a deployment (PROVISIONING); returns their ids.
@@ -236,12 +377,19 @@ fn start(
     ) else {
         return Vec::new();
     };
+    let revision = service
+        .deployments
+        .iter()
+        .find(|d| d.id == deployment)
+        .map(|d| d.revision_arn.clone())
+        .filter(|r| !r.is_empty());
     let tags = (service.echoed.get("propagateTags").and_then(Value::as_str) == Some("SERVICE"))
         .then(|| service.echoed.get("tags").cloned())
         .flatten();
     let tasks: Vec<Task> = (0..count)
         .map(|_| {
             let mut task = new_task(service, deployment, &td);
+            task.service_revision = revision.clone();
             if let Some(tags) = &tags {
                 task.tags = tags.clone();
             }
@@ -300,6 +448,7 @@ fn new_task(service: &Service, deployment: &str, td: &TaskDefinition) -> Task {
         started_by: Some(deployment.to_owned()),
         service_arn: Some(service.arn.clone()),
         deployment_id: Some(deployment.to_owned()),
+        service_revision: None,
         last_status: TaskStatus::Provisioning,
         desired_status: DesiredStatus::Running,
         created_at: SystemTime::now(),

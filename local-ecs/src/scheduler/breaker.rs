@@ -1,7 +1,7 @@
 //! The deployment circuit breaker, fed with the facts of stopped tasks: it counts
 //! consecutive failures of a deployment in progress and trips at
 //! clamp(ceil(desired / 2), 3, 200); with rollback, a tripped PRIMARY deployment goes back to
-//! the last deployment that COMPLETED.
+//! the last deployment that COMPLETED (a tripped rollback is not rolled back again).
 
 use crate::state::{CircuitBreaker, CompletedDeployment, DeploymentStatus, RolloutState, StopCode};
 
@@ -37,6 +37,8 @@ pub enum Verdict {
         failed_tasks: i64,
         /// The deployment to roll back to, when rollback applies.
         rollback_to: Option<CompletedDeployment>,
+        /// Rollback applies (a PRIMARY deployment, rollback on, not itself a rollback).
+        rollback_wanted: bool,
     },
 }
 
@@ -58,11 +60,16 @@ pub fn judge(
     if !config.enable || failed_tasks < threshold(desired) {
         return Verdict::Count { failed_tasks };
     }
-    let rollback_to = (deployment.status == DeploymentStatus::Primary && config.rollback)
+    // A failed rollback is not rolled back again: its service deployment is ROLLBACK_FAILED.
+    let rollback_wanted = deployment.status == DeploymentStatus::Primary
+        && config.rollback
+        && !deployment.is_rollback();
+    let rollback_to = rollback_wanted
         .then(|| last_completed.filter(|c| c.id != deployment.id).cloned())
         .flatten();
     Verdict::Trip {
         failed_tasks,
         rollback_to,
+        rollback_wanted,
     }
 }

@@ -1,10 +1,12 @@
 //! The service scheduler: on every pass (woken by any change, and at least every tick) it
 //! takes a [`View`](view::View) of the state, decides a [`Plan`](action::Plan) of
 //! [`Action`](action::Action)s from it alone (`plan`, a pure function with the ECS rules and
-//! their table tests in `tests`; the circuit breaker in `breaker`), carries the plan out on the
+//! their table tests in `tests`; the circuit breaker in `breaker`, the deployment alarms in
+//! `alarms`), carries the plan out on the
 //! state (`apply`), and launches the tasks it started through the runner.
 
 mod action;
+mod alarms;
 mod apply;
 mod breaker;
 mod plan;
@@ -47,4 +49,9 @@ pub async fn run(shared: Arc<Shared>) {
         }
         shared.save_if_dirty();
     }
+}
+
+/// The circuit breaker's threshold for a desired count: clamp(ceil(desired / 2), 3, 200).
+pub fn breaker_threshold(desired: i64) -> i64 {
+    breaker::threshold(desired)
 }

@@ -6,6 +6,9 @@
 //!   floor(desired × maximumPercent / 100) tasks RUNNING or PENDING (draining ones count);
 //! - unhealthy tasks are replaced once the health check grace period is over;
 //! - the circuit breaker (`breaker`) counts failed tasks and rolls back;
+//! - deployment alarms (`alarms`) in ALARM fail a deployment and roll it back, and keep a
+//!   settled one IN_PROGRESS for their bake time;
+//! - StopServiceDeployment's rollback goes to the last deployment that completed;
 //! - a stopped task's targets drain for the target group's deregistration delay.
 
 use std::cmp::Reverse;
@@ -14,10 +17,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::events;
 use crate::state::{
-    DesiredStatus, HealthStatus, RolloutState, ServiceStatus, StopCode, TargetState, TaskStatus,
+    CompletedDeployment, DesiredStatus, HealthStatus, RolloutState, ServiceDeploymentStatus,
+    ServiceStatus, StopCode, TargetState, TaskStatus,
 };
 
-use super::action::{Action, Now, Plan};
+use super::action::{Action, Failure, Now, Plan};
+use super::alarms;
 use super::breaker::{self, Verdict};
 use super::view::{DeploymentView, ServiceView, TargetView, TaskView, View};
 
@@ -143,11 +148,12 @@ impl<'v> Planner<'v> {
     }
 
     fn service(&mut self, service: &'v ServiceView) {
-        if self.breaker(service) {
+        if self.breaker(service) || self.stop_requested(service) || self.alarms(service) {
             // The deployments changed under this pass: plan the rest on the next one, now.
             self.wake_at(self.now.instant);
             return;
         }
+        self.begin(service);
         let alive: Vec<&'v TaskView> = self
             .view
             .tasks_of(&service.arn)
@@ -200,24 +206,104 @@ impl<'v> Planner<'v> {
                 service: service.arn.clone(),
                 deployment: deployment.id.clone(),
             });
-            if let Verdict::Trip { rollback_to, .. } = verdict {
+            if let Verdict::Trip {
+                rollback_to,
+                rollback_wanted,
+                ..
+            } = verdict
+            {
                 deployment.rollout_state = RolloutState::Failed;
                 tripped = true;
-                self.push(Action::Trip {
-                    service: service.arn.clone(),
-                    deployment: deployment.id.clone(),
-                    rollback_to: rollback_to.clone(),
-                });
-                self.event(
-                    service,
-                    events::deployment_failed(&service.name, &deployment.id),
-                );
-                if let Some(target) = rollback_to {
-                    self.event(service, events::rolling_back(&service.name, &target.id));
-                }
+                let id = deployment.id.clone();
+                self.fail(service, &id, Failure::Breaker, rollback_to, rollback_wanted);
             }
         }
         tripped
+    }
+
+    /// The deployment fails for `cause`: FAILED, its event, and the rollback to
+    /// `rollback_to` when there is one.
+    fn fail(
+        &mut self,
+        service: &ServiceView,
+        deployment: &str,
+        cause: Failure,
+        rollback_to: Option<CompletedDeployment>,
+        rollback_wanted: bool,
+    ) {
+        self.event(service, cause.event(&service.name, deployment));
+        if let Some(target) = &rollback_to {
+            self.event(service, events::rolling_back(&service.name, &target.id));
+        }
+        self.push(Action::Trip {
+            service: service.arn.clone(),
+            deployment: deployment.to_owned(),
+            cause,
+            rollback_to,
+            rollback_wanted,
+        });
+    }
+
+    /// The last deployment that completed, unless it is `deployment` itself.
+    fn rollback_target(service: &ServiceView, deployment: &str) -> Option<CompletedDeployment> {
+        service
+            .last_completed
+            .clone()
+            .filter(|c| c.id != deployment)
+    }
+
+    /// StopServiceDeployment asked the PRIMARY deployment's service deployment for a
+    /// rollback: it fails and goes back to the last deployment that completed. True if so.
+    fn stop_requested(&mut self, service: &'v ServiceView) -> bool {
+        let Some(primary) = service.primary() else {
+            return false;
+        };
+        let requested = primary.owner.is_some_and(|o| {
+            o.status == ServiceDeploymentStatus::RollbackRequested && !o.rollback_row
+        });
+        if !requested || primary.rollout_state != RolloutState::InProgress {
+            return false;
+        }
+        let target = Self::rollback_target(service, &primary.id);
+        self.fail(service, &primary.id, Failure::Stopped, target, true);
+        true
+    }
+
+    /// A deployment alarm went into ALARM during the PRIMARY deployment: it fails and, with
+    /// the alarms' rollback, goes back to the last deployment that completed. True if so.
+    fn alarms(&mut self, service: &'v ServiceView) -> bool {
+        let Some(primary) = service.primary() else {
+            return false;
+        };
+        let names = alarms::triggered(service, primary, &self.view.alarms);
+        if names.is_empty() {
+            return false;
+        }
+        let rollback = service.alarms.rollback;
+        let target = rollback
+            .then(|| Self::rollback_target(service, &primary.id))
+            .flatten();
+        self.fail(service, &primary.id, Failure::Alarms(names), target, rollback);
+        true
+    }
+
+    /// The scheduler takes up a PENDING service deployment, or a requested rollback once its
+    /// deployment is PRIMARY.
+    fn begin(&mut self, service: &'v ServiceView) {
+        let Some(primary) = service.primary() else {
+            return;
+        };
+        let due = primary.owner.is_some_and(|o| match o.status {
+            ServiceDeploymentStatus::Pending => !o.rollback_row,
+            ServiceDeploymentStatus::RollbackRequested => o.rollback_row,
+            _ => false,
+        });
+        if due {
+            self.push(Action::Begin {
+                service: service.arn.clone(),
+                deployment: primary.id.clone(),
+            });
+        }
     }
 
     /// Marks first health, and replaces running tasks that fail their load balancer or
@@ -394,7 +480,15 @@ impl<'v> Planner<'v> {
             && r.alive.len() as i64 == service.desired
             && r.started == 0;
         let mut primary_state = primary.rollout_state;
-        if primary_state == RolloutState::InProgress && settled {
+        let in_progress = primary_state == RolloutState::InProgress;
+        if in_progress && !settled && primary.baking_since.is_some() {
+            self.push(Action::Bake {
+                service: service.arn.clone(),
+                deployment: primary.id.clone(),
+                since: None,
+            });
+        }
+        if in_progress && settled && self.baked(service, primary) {
             primary_state = RolloutState::Completed;
             self.push(Action::Complete {
                 service: service.arn.clone(),
@@ -439,6 +533,31 @@ impl<'v> Planner<'v> {
                 false,
             );
         }
+    }
+
+    /// Whether a settled PRIMARY deployment's alarm bake time is over; starts it (and the
+    /// wake-up at its end) the first time. No alarms, no bake; a rollback does not bake.
+    fn baked(&mut self, service: &ServiceView, primary: &DeploymentView) -> bool {
+        if service.bake.is_zero() || primary.is_rollback() {
+            return true;
+        }
+        let since = match primary.baking_since {
+            Some(since) => since,
+            None => {
+                self.push(Action::Bake {
+                    service: service.arn.clone(),
+                    deployment: primary.id.clone(),
+                    since: Some(self.now.instant),
+                });
+                self.now.instant
+            }
+        };
+        let end = since + service.bake;
+        if self.now.instant >= end {
+            return true;
+        }
+        self.wake_at(end);
+        false
     }
 
     /// Sends the steady-state or the stall event when `due`, repeated every `every` while it

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::state::{
-    CircuitBreaker, CompletedDeployment, DeploymentStatus, DesiredStatus, HealthStatus,
-    RolloutState, ServiceLoadBalancer, ServiceStatus, State, StopCode, TargetState, Task,
-    TaskStatus,
+    AlarmState, CircuitBreaker, CompletedDeployment, DeploymentAlarms, DeploymentStatus,
+    DesiredStatus, HealthStatus, RolloutState, ServiceDeploymentStatus, ServiceLoadBalancer,
+    ServiceStatus, State, StopCode, TargetState, Task, TaskStatus,
 };
 
 /// Everything one scheduler pass decides from.
@@ -27,6 +27,17 @@ pub struct View {
     pub stopped_task_retention: Duration,
     /// At most this many stopped tasks are kept.
     pub max_stopped_tasks: usize,
+    /// CloudWatch alarms by name.
+    pub alarms: BTreeMap<String, AlarmView>,
+}
+
+/// A CloudWatch alarm, as the deployment alarms rule needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct AlarmView {
+    /// `StateValue`.
+    pub state: AlarmState,
+    /// When `StateValue` last changed.
+    pub transitioned_at: SystemTime,
 }
 
 /// A service, as the scheduler needs it.
@@ -48,6 +59,10 @@ pub struct ServiceView {
     pub grace: Duration,
     /// `deploymentCircuitBreaker`.
     pub breaker: CircuitBreaker,
+    /// `deploymentConfiguration.alarms`.
+    pub alarms: DeploymentAlarms,
+    /// How long a settled deployment stays IN_PROGRESS while the alarms are watched.
+    pub bake: Duration,
     /// `loadBalancers`: where new tasks' targets are registered.
     pub load_balancers: Vec<ServiceLoadBalancer>,
     /// `deployments`, PRIMARY first.
@@ -75,6 +90,28 @@ pub struct DeploymentView {
     pub failed_tasks: i64,
     /// The circuit breaker stopped evaluating it.
     pub monitoring_complete: bool,
+    /// The service deployment it belongs to, if any.
+    pub owner: Option<OwnerView>,
+    /// Since when it is settled while the alarms' bake time runs.
+    pub baking_since: Option<Instant>,
+}
+
+/// The service deployment a deployment of the table belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnerView {
+    /// Its `status`.
+    pub status: ServiceDeploymentStatus,
+    /// The deployment carries its rollback out (rather than being the one it started).
+    pub rollback_row: bool,
+    /// Its `createdAt`: alarms that went into ALARM since then fail it.
+    pub created_at: SystemTime,
+}
+
+impl DeploymentView {
+    /// It carries a rollback out.
+    pub fn is_rollback(&self) -> bool {
+        self.owner.is_some_and(|o| o.rollback_row)
+    }
 }
 
 /// A task, as the scheduler needs it.
@@ -160,7 +197,11 @@ impl View {
     pub fn of(state: &State, shutting_down: bool, timing: &crate::shared::Timing) -> View {
         View {
             shutting_down,
-            services: state.services.iter().map(service_view).collect(),
+            services: state
+                .services
+                .iter()
+                .map(|s| service_view(state, s, timing))
+                .collect(),
             tasks: state.tasks.values().map(|t| task_view(state, t)).collect(),
             target_groups: state
                 .target_groups
@@ -170,6 +211,17 @@ impl View {
             steady_state_event_interval: timing.steady_state_event_interval,
             stopped_task_retention: timing.stopped_task_retention,
             max_stopped_tasks: timing.max_stopped_tasks,
+            alarms: state
+                .alarms
+                .values()
+                .map(|a| {
+                    let view = AlarmView {
+                        state: a.state,
+                        transitioned_at: a.state_transitioned_at,
+                    };
+                    (a.name.clone(), view)
+                })
+                .collect(),
         }
     }
 
@@ -187,7 +239,45 @@ impl View {
     }
 }
 
-fn service_view(service: &crate::state::Service) -> ServiceView {
+/// The bake time of a service's deployment alarms: the longest evaluation time of the ones
+/// that exist, divided by the timing's divisor.
+fn bake_time(state: &State, alarms: &DeploymentAlarms, timing: &crate::shared::Timing) -> Duration {
+    if !alarms.enable {
+        return Duration::ZERO;
+    }
+    let longest = alarms
+        .names
+        .iter()
+        .filter_map(|name| state.alarms.get(name))
+        .map(|a| a.evaluation_time())
+        .max()
+        .unwrap_or_default();
+    longest / timing.alarm_bake_divisor.max(1)
+}
+
+fn deployment_view(service: &crate::state::Service, d: &crate::state::Deployment) -> DeploymentView {
+    let owner = service.service_deployment_of_row(&d.id).map(|sd| OwnerView {
+        status: sd.status,
+        rollback_row: sd.is_rollback_row(&d.id),
+        created_at: sd.created_at,
+    });
+    DeploymentView {
+        id: d.id.clone(),
+        status: d.status,
+        task_definition: d.task_definition.clone(),
+        rollout_state: d.rollout_state,
+        failed_tasks: d.failed_tasks,
+        monitoring_complete: d.monitoring_complete,
+        owner,
+        baking_since: d.baking_since,
+    }
+}
+
+fn service_view(
+    state: &State,
+    service: &crate::state::Service,
+    timing: &crate::shared::Timing,
+) -> ServiceView {
     ServiceView {
         arn: service.arn.clone(),
         name: service.name.clone(),
@@ -197,18 +287,13 @@ fn service_view(service: &crate::state::Service) -> ServiceView {
         maximum_percent: service.maximum_percent,
         grace: Duration::from_secs(service.health_check_grace_period.max(0) as u64),
         breaker: service.circuit_breaker,
+        alarms: service.alarms.clone(),
+        bake: bake_time(state, &service.alarms, timing),
         load_balancers: service.load_balancers.clone(),
         deployments: service
             .deployments
             .iter()
-            .map(|d| DeploymentView {
-                id: d.id.clone(),
-                status: d.status,
-                task_definition: d.task_definition.clone(),
-                rollout_state: d.rollout_state,
-                failed_tasks: d.failed_tasks,
-                monitoring_complete: d.monitoring_complete,
-            })
+            .map(|d| deployment_view(service, d))
             .collect(),
         last_completed: service.last_completed.clone(),
         steady_reported_at: service.runtime.steady_reported_at,

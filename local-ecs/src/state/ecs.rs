@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use super::deployments::{DeploymentAlarms, ServiceDeployment, ServiceRevision};
 use super::status::{
-    ContainerStatus, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState, ServiceStatus,
+    ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState, ServiceStatus,
     StopCode, TaskDefinitionStatus, TaskStatus,
 };
 use crate::{events, ids};
@@ -108,16 +109,28 @@ pub struct Deployment {
     pub launch_type: Option<String>,
     /// `networkConfiguration` as sent.
     pub network_configuration: Value,
+    /// The service revision it runs (`service-revision/...`; empty in state written before
+    /// revisions existed). A rollback runs the revision it goes back to.
+    #[serde(default)]
+    pub revision_arn: String,
+    /// Since when it is settled while the deployment alarms' bake time runs.
+    #[serde(skip)]
+    pub baking_since: Option<Instant>,
 }
 
 impl Deployment {
-    /// A new PRIMARY deployment of `task_definition`, IN_PROGRESS.
+    /// A new PRIMARY deployment of `task_definition`, IN_PROGRESS, running its own revision
+    /// (named after its id, as ECS names them) unless `revision_arn` is given.
     pub fn new(
+        service_arn: &str,
         task_definition: &str,
         launch_type: Option<String>,
         network_configuration: Value,
+        revision_arn: Option<String>,
     ) -> Deployment {
         let id = ids::deployment_id();
+        let revision_arn =
+            revision_arn.unwrap_or_else(|| ids::revision_arn(service_arn, ids::revision_id(&id)));
         let now = SystemTime::now();
         Deployment {
             rollout_state_reason: events::rollout_in_progress(&id),
@@ -131,6 +144,8 @@ impl Deployment {
             monitoring_complete: false,
             launch_type,
             network_configuration,
+            revision_arn,
+            baking_since: None,
         }
     }
 }
@@ -142,6 +157,9 @@ pub struct CompletedDeployment {
     pub id: String,
     /// Its task definition ARN.
     pub task_definition: String,
+    /// Its service revision (empty in state written before revisions existed).
+    #[serde(default)]
+    pub revision_arn: String,
 }
 
 /// An ECS service.
@@ -183,6 +201,18 @@ pub struct Service {
     pub last_completed: Option<CompletedDeployment>,
     /// Fields echoed as sent: networkConfiguration, platformVersion, tags, propagateTags, ...
     pub echoed: Value,
+    /// `deploymentController.type`.
+    #[serde(default)]
+    pub controller: ControllerType,
+    /// `deploymentConfiguration.alarms`.
+    #[serde(default)]
+    pub alarms: DeploymentAlarms,
+    /// Every service revision its deployments ran.
+    #[serde(default)]
+    pub revisions: Vec<ServiceRevision>,
+    /// Its service deployments, oldest first.
+    #[serde(default)]
+    pub service_deployments: Vec<ServiceDeployment>,
     /// Scheduler bookkeeping that does not survive a restart.
     #[serde(skip)]
     pub runtime: ServiceRuntime,
@@ -262,6 +292,8 @@ pub struct Task {
     pub service_arn: Option<String>,
     /// The deployment that started the task.
     pub deployment_id: Option<String>,
+    /// The service revision that deployment runs.
+    pub service_revision: Option<String>,
     /// `lastStatus`.
     pub last_status: TaskStatus,
     /// `desiredStatus`.

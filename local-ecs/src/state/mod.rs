@@ -2,6 +2,8 @@
 //! one lock. What survives a restart is serialized by `store`; runtime-only parts (tasks,
 //! targets, health counters) are marked `serde(skip)`.
 
+mod alarms;
+mod deployments;
 mod ecr;
 mod ecs;
 mod elb;
@@ -12,6 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use alarms::MetricAlarm;
+pub use deployments::{
+    AlarmsCheck, BreakerCheck, ContainerImage, DeploymentAlarms, RevisionCounts, RollbackRecord,
+    ServiceDeployment, ServiceRevision,
+};
 pub use ecr::{AuthToken, ImageRecord, Repository};
 pub use ecs::{
     CircuitBreaker, Cluster, CompletedDeployment, ContainerRun, Deployment, Service,
@@ -19,8 +26,9 @@ pub use ecs::{
 };
 pub use elb::{HealthCheck, Listener, LoadBalancer, Rule, Target, TargetGroup};
 pub use status::{
-    ContainerStatus, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState, ServiceStatus,
-    StopCode, TargetReason, TargetState, TaskDefinitionStatus, TaskStatus,
+    AlarmState, ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus,
+    MonitorStatus, RolloutState, ServiceDeploymentStatus, ServiceStatus, StopCode, TargetReason,
+    TargetState, TaskDefinitionStatus, TaskStatus,
 };
 
 use crate::ids;
@@ -53,6 +61,9 @@ pub struct State {
     /// name images as `127.0.0.1:PORT/...`; a restart on another port must still pull them.
     #[serde(default)]
     pub served_ports: BTreeSet<u16>,
+    /// CloudWatch metric alarms by name.
+    #[serde(default)]
+    pub alarms: BTreeMap<String, MetricAlarm>,
     /// Set by every change that must reach the state file.
     #[serde(skip)]
     pub dirty: bool,

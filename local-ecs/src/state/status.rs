@@ -170,3 +170,81 @@ impl TargetReason {
         }
     }
 }
+
+/// A ServiceDeployment's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServiceDeploymentStatus {
+    /// Created; the scheduler has not acted on it yet.
+    Pending,
+    /// Tasks of the target revision are being started and the old ones replaced.
+    InProgress,
+    /// A stop was asked for (not used by the ROLLBACK stop type).
+    StopRequested,
+    /// A rollback was asked for (by the circuit breaker, an alarm or StopServiceDeployment).
+    RollbackRequested,
+    /// The scheduler is rolling back to the last deployment that completed.
+    RollbackInProgress,
+    /// The target revision runs, alone and healthy (and the alarms' bake time is over).
+    Successful,
+    /// Stopped: failed without rollback, superseded by a newer deployment, or the service
+    /// was deleted.
+    Stopped,
+    /// Rolled back to the last deployment that completed.
+    RollbackSuccessful,
+    /// The rollback failed, or there was nothing to roll back to.
+    RollbackFailed,
+}
+
+impl ServiceDeploymentStatus {
+    /// Still running: PENDING, IN_PROGRESS or one of the requested/in-progress states.
+    pub fn is_ongoing(self) -> bool {
+        matches!(
+            self,
+            ServiceDeploymentStatus::Pending
+                | ServiceDeploymentStatus::InProgress
+                | ServiceDeploymentStatus::StopRequested
+                | ServiceDeploymentStatus::RollbackRequested
+                | ServiceDeploymentStatus::RollbackInProgress
+        )
+    }
+}
+
+/// `status` of a ServiceDeployment's circuit breaker or alarms check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MonitorStatus {
+    /// It failed the deployment.
+    Triggered,
+    /// It is watching the deployment.
+    Monitoring,
+    /// It stopped watching without failing the deployment.
+    MonitoringComplete,
+    /// It is not configured.
+    Disabled,
+}
+
+/// A CloudWatch alarm's `StateValue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    /// The metric is within the threshold.
+    Ok,
+    /// The metric breached the threshold.
+    Alarm,
+    /// Not enough data (every new alarm starts here).
+    InsufficientData,
+}
+
+/// A service's `deploymentController.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ControllerType {
+    /// Rolling updates by the ECS scheduler.
+    #[default]
+    Ecs,
+    /// Blue/green deployments through AWS CodeDeploy.
+    CodeDeploy,
+    /// Task sets managed by a third-party controller.
+    External,
+}

@@ -1,0 +1,471 @@
+//! The ServiceDeployment API of ECS: `ListServiceDeployments`, `DescribeServiceDeployments`,
+//! `DescribeServiceRevisions` and `StopServiceDeployment`; the service deployment and
+//! revision every CreateService/UpdateService deployment starts (`begin`); and the fields
+//! they add to a service (`currentServiceDeployment`, `currentServiceRevisions`).
+//! The scheduler moves them along (`scheduler::apply`).
+
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+use super::wire::{SERVICE_DEPLOYMENT_STATUSES, Wire, parse_wire};
+use super::{Ctx, page};
+use crate::clock::json_time;
+use crate::error::{ApiError, ApiResult};
+use crate::ids::{self, arn_tail};
+use crate::protocol::json::Input;
+use crate::state::{
+    AlarmsCheck, BreakerCheck, ContainerImage, MonitorStatus, RevisionCounts, Service,
+    ServiceDeployment, ServiceDeploymentStatus, ServiceRevision, State,
+};
+use crate::{events, image, scheduler, taskdef};
+
+/// At most this many ARNs per Describe call.
+const MAX_DESCRIBED: usize = 20;
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new("InvalidParameterException", message)
+}
+
+/// `deploymentConfiguration` of a service, as every service answer carries it.
+pub fn deployment_configuration(service: &Service) -> Value {
+    json!({
+        "deploymentCircuitBreaker": {
+            "enable": service.circuit_breaker.enable,
+            "rollback": service.circuit_breaker.rollback,
+        },
+        "maximumPercent": service.maximum_percent,
+        "minimumHealthyPercent": service.minimum_healthy_percent,
+        "alarms": {
+            "alarmNames": service.alarms.names,
+            "enable": service.alarms.enable,
+            "rollback": service.alarms.rollback,
+        },
+    })
+}
+
+/// Records the service deployment (PENDING) and the revision of deployment `row`, which the
+/// caller just made PRIMARY; every ongoing service deployment of the service is STOPPED,
+/// superseded by it. Returns its ARN.
+pub fn begin(state: &mut State, service_arn: &str, row: &str, port: u16) -> Option<String> {
+    let service = state.services.iter().find(|s| s.arn == service_arn)?;
+    let deployment = service.deployments.iter().find(|d| d.id == row)?;
+    let revision = new_revision(state, service, deployment, port);
+    let mut sources: Vec<String> = Vec::new();
+    for d in service.deployments.iter().filter(|d| d.id != row) {
+        if !d.revision_arn.is_empty() && !sources.contains(&d.revision_arn) {
+            sources.push(d.revision_arn.clone());
+        }
+    }
+    let arn = ids::service_deployment_arn(service_arn, &ids::service_deployment_id());
+    let record = new_record(service, &arn, row, &revision.arn, sources);
+    let ongoing: Vec<String> = service
+        .service_deployments
+        .iter()
+        .filter(|sd| sd.status.is_ongoing())
+        .map(|sd| sd.deployment_id.clone())
+        .collect();
+    for old in ongoing {
+        let reason = events::superseded(&old, &arn);
+        state.transition_service_deployment(
+            service_arn,
+            &old,
+            ServiceDeploymentStatus::Stopped,
+            Some(reason),
+        );
+    }
+    let service = state.service_by_arn_mut(service_arn)?;
+    service.revisions.push(revision);
+    service.service_deployments.push(record);
+    Some(arn)
+}
+
+fn new_record(
+    service: &Service,
+    arn: &str,
+    row: &str,
+    target: &str,
+    sources: Vec<String>,
+) -> ServiceDeployment {
+    let now = SystemTime::now();
+    let monitoring = |on: bool| {
+        if on {
+            MonitorStatus::Monitoring
+        } else {
+            MonitorStatus::Disabled
+        }
+    };
+    ServiceDeployment {
+        arn: arn.to_owned(),
+        deployment_id: row.to_owned(),
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        stopped_at: None,
+        updated_at: now,
+        source_revisions: sources,
+        target_revision: target.to_owned(),
+        status: ServiceDeploymentStatus::Pending,
+        status_reason: None,
+        configuration: deployment_configuration(service),
+        breaker: BreakerCheck {
+            status: monitoring(service.circuit_breaker.enable),
+            failure_count: 0,
+            threshold: scheduler::breaker_threshold(service.desired_count),
+        },
+        alarms: AlarmsCheck {
+            status: monitoring(service.alarms.enable),
+            names: service.alarms.names.clone(),
+            triggered: Vec::new(),
+        },
+        rollback: None,
+        final_counts: None,
+    }
+}
+
+/// The revision a new deployment runs, its images resolved in local-ecs's registry.
+fn new_revision(
+    state: &State,
+    service: &Service,
+    deployment: &crate::state::Deployment,
+    port: u16,
+) -> ServiceRevision {
+    let container_images = state
+        .task_definition(&deployment.task_definition)
+        .map(taskdef::containers)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| ContainerImage {
+            image_digest: image::registry_digest(state, port, &c.image),
+            container_name: c.name,
+            image: c.image,
+        })
+        .collect();
+    ServiceRevision {
+        arn: deployment.revision_arn.clone(),
+        task_definition: deployment.task_definition.clone(),
+        launch_type: service.launch_type.clone(),
+        platform_version: service
+            .echoed
+            .get("platformVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        load_balancers: service.load_balancers.clone(),
+        network_configuration: deployment.network_configuration.clone(),
+        container_images,
+        created_at: SystemTime::now(),
+    }
+}
+
+/// Adds `currentServiceDeployment` and `currentServiceRevisions` to a rendered service.
+pub fn add_service_fields(state: &State, service: &Service, rendered: &mut Value) {
+    if let Some(sd) = service.current_service_deployment() {
+        rendered["currentServiceDeployment"] = json!(sd.arn);
+    }
+    let mut revisions: Vec<&str> = Vec::new();
+    for d in &service.deployments {
+        if !d.revision_arn.is_empty() && !revisions.contains(&d.revision_arn.as_str()) {
+            revisions.push(&d.revision_arn);
+        }
+    }
+    if !revisions.is_empty() {
+        rendered["currentServiceRevisions"] = revisions
+            .into_iter()
+            .map(|arn| summary(arn, state.revision_counts(service, arn)))
+            .collect();
+    }
+}
+
+fn summary(arn: &str, counts: RevisionCounts) -> Value {
+    json!({
+        "arn": arn,
+        "requestedTaskCount": counts.requested,
+        "runningTaskCount": counts.running,
+        "pendingTaskCount": counts.pending,
+    })
+}
+
+/// Sets `key` to `value` when there is one (AWS omits absent members rather than send null).
+fn put(v: &mut Value, key: &str, value: Option<Value>) {
+    if let Some(value) = value {
+        v[key] = value;
+    }
+}
+
+fn render_deployment(state: &State, service: &Service, sd: &ServiceDeployment) -> Value {
+    let counts = |arn: &str| {
+        sd.final_counts
+            .as_ref()
+            .and_then(|c| c.get(arn).copied())
+            .unwrap_or_else(|| state.revision_counts(service, arn))
+    };
+    let mut v = json!({
+        "serviceDeploymentArn": sd.arn,
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "createdAt": json_time(sd.created_at),
+        "updatedAt": json_time(sd.updated_at),
+        "sourceServiceRevisions": sd.source_revisions.iter()
+            .map(|arn| summary(arn, counts(arn))).collect::<Vec<_>>(),
+        "targetServiceRevision": summary(&sd.target_revision, counts(&sd.target_revision)),
+        "status": sd.status.wire(),
+        "deploymentConfiguration": sd.configuration,
+        "deploymentCircuitBreaker": render_breaker(sd.breaker),
+        "alarms": render_alarms(&sd.alarms),
+    });
+    put(&mut v, "startedAt", sd.started_at.map(json_time));
+    put(&mut v, "finishedAt", sd.finished_at.map(json_time));
+    put(&mut v, "stoppedAt", sd.stopped_at.map(json_time));
+    put(&mut v, "statusReason", sd.status_reason.as_ref().map(|r| json!(r)));
+    if let Some(rollback) = &sd.rollback {
+        let mut r = json!({"reason": rollback.reason, "startedAt": json_time(rollback.started_at)});
+        if !rollback.revision_arn.is_empty() {
+            r["serviceRevisionArn"] = json!(rollback.revision_arn);
+        }
+        v["rollback"] = r;
+    }
+    v
+}
+
+fn render_breaker(breaker: BreakerCheck) -> Value {
+    if breaker.status == MonitorStatus::Disabled {
+        return json!({"status": breaker.status.wire()});
+    }
+    json!({
+        "status": breaker.status.wire(),
+        "failureCount": breaker.failure_count,
+        "threshold": breaker.threshold,
+    })
+}
+
+fn render_alarms(alarms: &AlarmsCheck) -> Value {
+    let mut v = json!({"status": alarms.status.wire()});
+    if !alarms.names.is_empty() {
+        v["alarmNames"] = json!(alarms.names);
+    }
+    if !alarms.triggered.is_empty() {
+        v["triggeredAlarmNames"] = json!(alarms.triggered);
+    }
+    v
+}
+
+fn render_brief(service: &Service, sd: &ServiceDeployment) -> Value {
+    let mut v = json!({
+        "serviceDeploymentArn": sd.arn,
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "createdAt": json_time(sd.created_at),
+        "targetServiceRevisionArn": sd.target_revision,
+        "status": sd.status.wire(),
+    });
+    put(&mut v, "startedAt", sd.started_at.map(json_time));
+    put(&mut v, "finishedAt", sd.finished_at.map(json_time));
+    put(&mut v, "statusReason", sd.status_reason.as_ref().map(|r| json!(r)));
+    v
+}
+
+fn render_revision(service: &Service, revision: &ServiceRevision) -> Value {
+    let mut v = json!({
+        "serviceRevisionArn": revision.arn,
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "taskDefinition": revision.task_definition,
+        "loadBalancers": revision.load_balancers.iter().map(|lb| json!({
+            "targetGroupArn": lb.target_group_arn,
+            "containerName": lb.container_name,
+            "containerPort": lb.container_port,
+        })).collect::<Vec<_>>(),
+        "serviceRegistries": [],
+        "containerImages": revision.container_images.iter().map(|c| {
+            let mut image = json!({"containerName": c.container_name, "image": c.image});
+            put(&mut image, "imageDigest", c.image_digest.as_ref().map(|d| json!(d)));
+            image
+        }).collect::<Vec<_>>(),
+        "guardDutyEnabled": false,
+        "createdAt": json_time(revision.created_at),
+    });
+    put(&mut v, "launchType", revision.launch_type.as_ref().map(|l| json!(l)));
+    put(&mut v, "platformVersion", revision.platform_version.as_ref().map(|p| json!(p)));
+    if !revision.network_configuration.is_null() {
+        v["networkConfiguration"] = revision.network_configuration.clone();
+    }
+    v
+}
+
+/// Serves one of the ServiceDeployment operations; `None` for any other operation.
+pub fn handle(ctx: &Ctx, op: &str, input: &Value) -> Option<ApiResult<Value>> {
+    Some(match op {
+        "ListServiceDeployments" => list(ctx, input),
+        "DescribeServiceDeployments" => describe(ctx, input),
+        "DescribeServiceRevisions" => describe_revisions(ctx, input),
+        "StopServiceDeployment" => stop(ctx, input),
+        _ => return None,
+    })
+}
+
+/// `createdAt {before, after}` of ListServiceDeployments, as epoch seconds.
+fn created_window(input: &Value) -> ApiResult<(Option<f64>, Option<f64>)> {
+    let Some(window) = input.get("createdAt").filter(|v| !v.is_null()) else {
+        return Ok((None, None));
+    };
+    let at = |key: &str| match window.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| ApiError::new("SerializationException", format!("createdAt.{key} must be a timestamp"))),
+    };
+    Ok((at("before")?, at("after")?))
+}
+
+fn status_filter(input: &Value) -> ApiResult<Vec<ServiceDeploymentStatus>> {
+    input
+        .str_list("status")?
+        .into_iter()
+        .map(|s| {
+            parse_wire(&SERVICE_DEPLOYMENT_STATUSES, s)
+                .ok_or_else(|| invalid(format!("{s} is not a service deployment status.")))
+        })
+        .collect()
+}
+
+fn list(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
+    let statuses = status_filter(input)?;
+    let (before, after) = created_window(input)?;
+    let state = ctx.shared.lock();
+    let cluster = arn_tail(input.opt_str("cluster")?.unwrap_or("default")).to_owned();
+    if !state.clusters.contains_key(&cluster) {
+        return Err(ApiError::new("ClusterNotFoundException", "Cluster not found."));
+    }
+    let name = arn_tail(input.req_str("service")?);
+    let service = state
+        .services
+        .iter()
+        .rev()
+        .find(|s| s.cluster_name == cluster && s.name == name)
+        .ok_or_else(|| ApiError::new("ServiceNotFoundException", "Service not found."))?;
+    let created = |sd: &ServiceDeployment| crate::clock::epoch_seconds(sd.created_at);
+    let briefs: Vec<Value> = service
+        .service_deployments
+        .iter()
+        .rev()
+        .filter(|sd| statuses.is_empty() || statuses.contains(&sd.status))
+        .filter(|sd| before.is_none_or(|b| created(sd) < b))
+        .filter(|sd| after.is_none_or(|a| created(sd) > a))
+        .map(|sd| render_brief(service, sd))
+        .collect();
+    let (items, next) = page(
+        &briefs,
+        input.opt_i64("maxResults")?.or(Some(20)),
+        input.opt_str("nextToken")?,
+        100,
+    )?;
+    let mut out = json!({"serviceDeployments": items});
+    put(&mut out, "nextToken", next.map(Value::String));
+    Ok(out)
+}
+
+/// The ARNs of a Describe call: 1 to 20.
+fn arns<'v>(input: &'v Value, key: &str) -> ApiResult<Vec<&'v str>> {
+    let arns = input.str_list(key)?;
+    if arns.is_empty() || arns.len() > MAX_DESCRIBED {
+        return Err(invalid(format!(
+            "{key} must name from 1 to {MAX_DESCRIBED} ARNs, got {}.",
+            arns.len()
+        )));
+    }
+    Ok(arns)
+}
+
+fn missing(arn: &str) -> Value {
+    json!({"arn": arn, "reason": "MISSING"})
+}
+
+fn describe(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
+    let arns = arns(input, "serviceDeploymentArns")?;
+    let state = ctx.shared.lock();
+    let (mut found, mut failures) = (Vec::new(), Vec::new());
+    for arn in arns {
+        match find(&state, arn) {
+            Some((service, sd)) => found.push(render_deployment(&state, service, sd)),
+            None => failures.push(missing(arn)),
+        }
+    }
+    Ok(json!({"serviceDeployments": found, "failures": failures}))
+}
+
+fn describe_revisions(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
+    let arns = arns(input, "serviceRevisionArns")?;
+    let state = ctx.shared.lock();
+    let (mut found, mut failures) = (Vec::new(), Vec::new());
+    for arn in arns {
+        let revision = state
+            .services
+            .iter()
+            .find_map(|s| s.revision(arn).map(|r| render_revision(s, r)));
+        match revision {
+            Some(r) => found.push(r),
+            None => failures.push(missing(arn)),
+        }
+    }
+    Ok(json!({"serviceRevisions": found, "failures": failures}))
+}
+
+/// The service deployment with `arn`, and its service.
+fn find<'s>(state: &'s State, arn: &str) -> Option<(&'s Service, &'s ServiceDeployment)> {
+    state.services.iter().find_map(|s| {
+        s.service_deployments
+            .iter()
+            .find(|sd| sd.arn == arn)
+            .map(|sd| (s, sd))
+    })
+}
+
+fn stop(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
+    let arn = input.req_str("serviceDeploymentArn")?;
+    match input.opt_str("stopType")?.unwrap_or("ROLLBACK") {
+        "ROLLBACK" => {}
+        other => {
+            return Err(invalid(format!(
+                "stopType {other} is not supported: the valid value is ROLLBACK."
+            )));
+        }
+    }
+    let mut state = ctx.shared.lock();
+    let sd = state
+        .services
+        .iter_mut()
+        .flat_map(|s| s.service_deployments.iter_mut())
+        .find(|sd| sd.arn == arn)
+        .ok_or_else(|| {
+            ApiError::new(
+                "ServiceDeploymentNotFoundException",
+                format!("The service deployment {arn} does not exist."),
+            )
+        })?;
+    match sd.status {
+        ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress => {
+            // The scheduler rolls back to the last deployment that completed.
+            sd.transition(
+                ServiceDeploymentStatus::RollbackRequested,
+                Some(events::ROLLOUT_STOPPED.to_owned()),
+            );
+            sd.stopped_at = Some(SystemTime::now());
+        }
+        status if status.is_ongoing() => {}
+        status => {
+            return Err(ApiError::new(
+                "ConflictException",
+                format!(
+                    "The service deployment {arn} is {}: only a PENDING or IN_PROGRESS service \
+                     deployment can be stopped.",
+                    status.wire()
+                ),
+            ));
+        }
+    }
+    state.dirty = true;
+    drop(state);
+    ctx.shared.wake.notify_one();
+    Ok(json!({"serviceDeploymentArn": arn}))
+}

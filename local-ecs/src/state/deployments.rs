@@ -1,0 +1,279 @@
+//! The ServiceDeployment API's resources: a service revision (what one deployment of the
+//! deployments table runs) and a service deployment (one CreateService or UpdateService that
+//! started a deployment, with its status, checks and rollback), plus the transitions the API
+//! and the scheduler make on them.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ecs::{Service, ServiceLoadBalancer};
+use super::status::{DesiredStatus, MonitorStatus, ServiceDeploymentStatus, TaskStatus};
+use super::{DeploymentStatus, State};
+
+/// `deploymentConfiguration.alarms`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentAlarms {
+    /// `alarmNames`.
+    pub names: Vec<String>,
+    /// `enable`.
+    pub enable: bool,
+    /// `rollback`.
+    pub rollback: bool,
+}
+
+/// An entry of a revision's `containerImages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerImage {
+    /// `containerName`.
+    pub container_name: String,
+    /// `image` as the task definition names it.
+    pub image: String,
+    /// `imageDigest`, when the image is in local-ecs's registry.
+    pub image_digest: Option<String>,
+}
+
+/// A service revision: the configuration one deployment of the table runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceRevision {
+    /// `serviceRevisionArn`.
+    pub arn: String,
+    /// `taskDefinition`.
+    pub task_definition: String,
+    /// `launchType`.
+    pub launch_type: Option<String>,
+    /// `platformVersion`, as sent.
+    pub platform_version: Option<String>,
+    /// `loadBalancers`.
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// `networkConfiguration` as sent.
+    pub network_configuration: Value,
+    /// `containerImages`.
+    pub container_images: Vec<ContainerImage>,
+    /// `createdAt`.
+    pub created_at: SystemTime,
+}
+
+/// `deploymentCircuitBreaker` of a service deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerCheck {
+    /// `status`.
+    pub status: MonitorStatus,
+    /// `failureCount`.
+    pub failure_count: i64,
+    /// `threshold`.
+    pub threshold: i64,
+}
+
+/// `alarms` of a service deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmsCheck {
+    /// `status`.
+    pub status: MonitorStatus,
+    /// `alarmNames`.
+    pub names: Vec<String>,
+    /// `triggeredAlarmNames`.
+    pub triggered: Vec<String>,
+}
+
+/// `rollback` of a service deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    /// `reason`.
+    pub reason: String,
+    /// `startedAt`.
+    pub started_at: SystemTime,
+    /// `serviceRevisionArn`: the revision of the last deployment that completed.
+    pub revision_arn: String,
+    /// The deployment (`ecs-svc/...`) of the table that carries the rollback out.
+    pub deployment_id: String,
+}
+
+/// Task counts of one revision (`requestedTaskCount`, `runningTaskCount`,
+/// `pendingTaskCount`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionCounts {
+    /// `requestedTaskCount`.
+    pub requested: i64,
+    /// `runningTaskCount`.
+    pub running: i64,
+    /// `pendingTaskCount`.
+    pub pending: i64,
+}
+
+/// A service deployment: what one CreateService or UpdateService started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceDeployment {
+    /// `serviceDeploymentArn`.
+    pub arn: String,
+    /// The deployment (`ecs-svc/...`) of the table it started.
+    pub deployment_id: String,
+    /// `createdAt`.
+    pub created_at: SystemTime,
+    /// `startedAt`: when the scheduler began it.
+    pub started_at: Option<SystemTime>,
+    /// `finishedAt`.
+    pub finished_at: Option<SystemTime>,
+    /// `stoppedAt`: when it was stopped (superseded, failed without rollback, or stopped by
+    /// StopServiceDeployment).
+    pub stopped_at: Option<SystemTime>,
+    /// `updatedAt`.
+    pub updated_at: SystemTime,
+    /// `sourceServiceRevisions`: the revisions running when it was created.
+    pub source_revisions: Vec<String>,
+    /// `targetServiceRevision.arn`.
+    pub target_revision: String,
+    /// `status`.
+    pub status: ServiceDeploymentStatus,
+    /// `statusReason`.
+    pub status_reason: Option<String>,
+    /// `deploymentConfiguration` as the service had it, in its wire shape.
+    pub configuration: Value,
+    /// `deploymentCircuitBreaker`.
+    pub breaker: BreakerCheck,
+    /// `alarms`.
+    pub alarms: AlarmsCheck,
+    /// `rollback`, once one began.
+    pub rollback: Option<RollbackRecord>,
+    /// Task counts by revision ARN, frozen when it finished (live counts before).
+    pub final_counts: Option<BTreeMap<String, RevisionCounts>>,
+}
+
+impl ServiceDeployment {
+    /// Whether the deployment `row` of the table is the one carrying its rollback out.
+    pub fn is_rollback_row(&self, row: &str) -> bool {
+        self.rollback.as_ref().is_some_and(|r| r.deployment_id == row)
+    }
+
+    /// Moves an ongoing deployment to `status` (a finished one is left alone).
+    pub fn transition(&mut self, status: ServiceDeploymentStatus, reason: Option<String>) {
+        if !self.status.is_ongoing() {
+            return;
+        }
+        let now = SystemTime::now();
+        self.status = status;
+        if reason.is_some() {
+            self.status_reason = reason;
+        }
+        self.updated_at = now;
+        if status == ServiceDeploymentStatus::InProgress {
+            self.started_at.get_or_insert(now);
+        }
+        if status == ServiceDeploymentStatus::Stopped {
+            self.stopped_at.get_or_insert(now);
+        }
+        if !status.is_ongoing() {
+            self.finished_at = Some(now);
+            for check in [&mut self.breaker.status, &mut self.alarms.status] {
+                if *check == MonitorStatus::Monitoring {
+                    *check = MonitorStatus::MonitoringComplete;
+                }
+            }
+        }
+    }
+}
+
+impl Service {
+    /// The service deployment that owns deployment `row` of the table (it started it, or it
+    /// rolls back with it).
+    pub fn service_deployment_of_row(&self, row: &str) -> Option<&ServiceDeployment> {
+        self.service_deployments
+            .iter()
+            .rev()
+            .find(|sd| sd.deployment_id == row || sd.is_rollback_row(row))
+    }
+
+    /// See [`Service::service_deployment_of_row`].
+    pub fn service_deployment_of_row_mut(&mut self, row: &str) -> Option<&mut ServiceDeployment> {
+        self.service_deployments
+            .iter_mut()
+            .rev()
+            .find(|sd| sd.deployment_id == row || sd.is_rollback_row(row))
+    }
+
+    /// The revision with `arn`.
+    pub fn revision(&self, arn: &str) -> Option<&ServiceRevision> {
+        self.revisions.iter().find(|r| r.arn == arn)
+    }
+
+    /// `currentServiceDeployment`: the newest service deployment (a rollback belongs to the
+    /// deployment that failed).
+    pub fn current_service_deployment(&self) -> Option<&ServiceDeployment> {
+        self.service_deployments.last()
+    }
+}
+
+impl State {
+    /// Live task counts of one revision of a service.
+    pub fn revision_counts(&self, service: &Service, revision_arn: &str) -> RevisionCounts {
+        let mut counts = RevisionCounts::default();
+        let tasks = self.tasks.values().filter(|t| {
+            t.service_arn.as_deref() == Some(service.arn.as_str())
+                && t.service_revision.as_deref() == Some(revision_arn)
+        });
+        let mut wanted = 0;
+        for task in tasks {
+            match task.last_status {
+                TaskStatus::Running => counts.running += 1,
+                TaskStatus::Provisioning | TaskStatus::Pending => counts.pending += 1,
+                _ => {}
+            }
+            if task.desired_status == DesiredStatus::Running {
+                wanted += 1;
+            }
+        }
+        let primary = service
+            .deployments
+            .iter()
+            .any(|d| d.status == DeploymentStatus::Primary && d.revision_arn == revision_arn);
+        counts.requested = if primary {
+            service.desired_count
+        } else {
+            wanted
+        };
+        counts
+    }
+
+    /// Moves the service deployment that owns `row` to `status`; a deployment that finishes
+    /// keeps the task counts it finished with.
+    pub fn transition_service_deployment(
+        &mut self,
+        service_arn: &str,
+        row: &str,
+        status: ServiceDeploymentStatus,
+        reason: Option<String>,
+    ) {
+        let Some(service) = self.services.iter().find(|s| s.arn == service_arn) else {
+            return;
+        };
+        let Some(sd) = service.service_deployment_of_row(row) else {
+            return;
+        };
+        let counts = (!status.is_ongoing() && sd.status.is_ongoing())
+            .then(|| self.frozen_counts(service, sd));
+        if let Some(sd) = self
+            .service_by_arn_mut(service_arn)
+            .and_then(|s| s.service_deployment_of_row_mut(row))
+        {
+            sd.transition(status, reason);
+            if counts.is_some() {
+                sd.final_counts = counts;
+            }
+        }
+    }
+
+    /// The counts of every revision a service deployment names, as they are now.
+    pub fn frozen_counts(
+        &self,
+        service: &Service,
+        sd: &ServiceDeployment,
+    ) -> BTreeMap<String, RevisionCounts> {
+        sd.source_revisions
+            .iter()
+            .chain(std::iter::once(&sd.target_revision))
+            .map(|arn| (arn.clone(), self.revision_counts(service, arn)))
+            .collect()
+    }
+}
