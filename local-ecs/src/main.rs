@@ -14,6 +14,8 @@ const AFTER_HELP: &str = "\
 Use it with the AWS SDKs or CLI by pointing them at the endpoint:
   AWS_ENDPOINT_URL=http://127.0.0.1:4580 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x \\
   AWS_REGION=us-east-1 aws ecs list-clusters
+It serves ECS, ECR, ELBv2 and CloudWatch alarms (PutMetricAlarm, DescribeAlarms,
+SetAlarmState, DeleteAlarms: alarms change state only by SetAlarmState).
 Any credentials work (signatures are not checked). Push images to 127.0.0.1:PORT/<repo>
 (user AWS, password from `aws ecr get-login-password`). Logs go to stderr; RUST_LOG
 controls them (default: info).";
@@ -36,6 +38,12 @@ enum Command {
         /// Port on 127.0.0.1 for the APIs and the registry; 0 picks a free one.
         #[arg(long, default_value_t = local_ecs::DEFAULT_PORT)]
         port: u16,
+        /// Deployment alarms keep a settled deployment IN_PROGRESS for a bake time (on AWS
+        /// the longest Period × EvaluationPeriods of its alarms); local-ecs divides it by
+        /// this, so by default a minute of AWS bake time passes in a second. 1 bakes as long
+        /// as AWS does.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+        alarm_bake_divisor: u32,
     },
     /// Print where a task's container output is (the awslogs stand-in): one
     /// `CONTAINER<TAB>PATH` line per container that has a log, nothing for an unknown task.
@@ -50,7 +58,11 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { state_dir, port } => run_serve(state_dir, port),
+        Command::Serve {
+            state_dir,
+            port,
+            alarm_bake_divisor,
+        } => run_serve(state_dir, port, alarm_bake_divisor),
         Command::TaskLogs { state_dir, task } => print_task_logs(&state_dir, &task),
     }
 }
@@ -78,7 +90,7 @@ fn print_task_logs(state_dir: &Path, task: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_serve(state_dir: PathBuf, port: u16) -> ExitCode {
+fn run_serve(state_dir: PathBuf, port: u16, alarm_bake_divisor: u32) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -96,11 +108,12 @@ fn run_serve(state_dir: PathBuf, port: u16) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(state_dir, port))
+    runtime.block_on(serve(state_dir, port, alarm_bake_divisor))
 }
 
-async fn serve(state_dir: PathBuf, port: u16) -> ExitCode {
-    let config = local_ecs::Config::new(state_dir).with_port(port);
+async fn serve(state_dir: PathBuf, port: u16, alarm_bake_divisor: u32) -> ExitCode {
+    let mut config = local_ecs::Config::new(state_dir).with_port(port);
+    config.timing.alarm_bake_divisor = alarm_bake_divisor;
     let running = match local_ecs::LocalEcs::start(config).await {
         Ok(running) => running,
         Err(err) => {

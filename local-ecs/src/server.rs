@@ -1,5 +1,7 @@
-//! The one HTTP endpoint on 127.0.0.1: the registry under `/v2/`, awsJson1_1 (ECS, ECR)
-//! selected by `X-Amz-Target`, and awsQuery (ELBv2) form posts.
+//! The one HTTP endpoint on 127.0.0.1: the registry under `/v2/`, awsJson (ECS, ECR,
+//! CloudWatch) selected by `X-Amz-Target`, Smithy RPC v2 CBOR (CloudWatch) under
+//! `/service/`, and awsQuery (ELBv2, CloudWatch) form posts, told apart by the SigV4
+//! credential scope's service.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,8 +14,10 @@ use hyper_util::rt::TokioIo;
 
 use crate::api::{self, Ctx};
 use crate::error::ApiError;
+use crate::clock::iso8601;
 use crate::protocol::json::{self, JsonService};
-use crate::protocol::{Body, auth, full, query};
+use crate::protocol::query::QueryService;
+use crate::protocol::{Body, auth, cbor, full, map_timestamps, query};
 use crate::shared::Shared;
 
 /// Largest API request body accepted (task definitions are the biggest; AWS allows 64 KiB
@@ -56,7 +60,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     if req.method() == Method::GET && req.uri().path() == "/" {
         let mut response = Response::new(full(format!(
             "local-ecs: ECS and ECR (awsJson1_1, POST / with X-Amz-Target), ELBv2 (awsQuery, \
-             POST / form) and an OCI registry (/v2/) on http://127.0.0.1:{}\n",
+             POST / form), CloudWatch alarms (awsJson1_0, RPC v2 CBOR under /service/, \
+             awsQuery) and an OCI registry (/v2/) on http://127.0.0.1:{}\n",
             shared.port
         )));
         response.headers_mut().insert(
@@ -76,6 +81,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     let is_post = req.method() == Method::POST;
+    let path = req.uri().path().to_owned();
     let body = match http_body_util::Limited::new(req.into_body(), MAX_API_BODY)
         .collect()
         .await
@@ -86,13 +92,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 "SerializationException",
                 format!("cannot read the request body: {err}"),
             );
-            return json::error(&e, &request_id);
+            return json::error(&e, &request_id, None);
         }
     };
     if !is_post {
         let mut response = Response::new(full("local-ecs: the AWS APIs are served by POST /\n"));
         *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         return response;
+    }
+    if path.starts_with(cbor::PATH_PREFIX) {
+        return handle_cbor(shared, &path, authorization.as_deref(), &body, &request_id);
     }
     match target {
         Some(target) => handle_json(
@@ -113,6 +122,7 @@ fn handle_json(
     body: &[u8],
     request_id: &str,
 ) -> Response<Body> {
+    let service = json::parse_target(target).ok().map(|(service, _)| service);
     let result = (|| {
         let region = auth::region_from_authorization(authorization)?;
         let (service, op) = json::parse_target(target)?;
@@ -121,15 +131,52 @@ fn handle_json(
         let output = match service {
             JsonService::Ecs => api::ecs::handle(&ctx, op, &input),
             JsonService::Ecr => api::ecr::handle(&ctx, op, &input),
+            JsonService::CloudWatch => api::cloudwatch::handle(&ctx, op, &input),
         };
         tracing::debug!(operation = op, ok = output.is_ok(), "api call");
         output
     })();
-    match result {
-        Ok(output) => json::ok(&output, request_id),
-        Err(err) => {
+    match (result, service) {
+        (Ok(output), Some(service)) => json::ok(&output, request_id, service),
+        (Ok(_), None) => json::error(&ApiError::internal("no service"), request_id, None),
+        (Err(err), service) => {
             tracing::debug!(target, code = %err.code, "{}", err.message);
-            json::error(&err, request_id)
+            json::error(&err, request_id, service)
+        }
+    }
+}
+
+/// Smithy RPC v2 CBOR: CloudWatch only.
+fn handle_cbor(
+    shared: Arc<Shared>,
+    path: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+    request_id: &str,
+) -> Response<Body> {
+    let result = (|| {
+        let region = auth::region_from_authorization(authorization)?;
+        let (service, op) = cbor::parse_path(path)?;
+        if service != json::CLOUDWATCH_TARGET {
+            return Err(ApiError::new(
+                "UnknownOperationException",
+                format!(
+                    "local-ecs serves CloudWatch ({}) over RPC v2 CBOR, not {service:?}",
+                    json::CLOUDWATCH_TARGET
+                ),
+            ));
+        }
+        let input = cbor::parse_body(body)?;
+        let ctx = Ctx { shared, region };
+        let output = api::cloudwatch::handle(&ctx, op, &input);
+        tracing::debug!(operation = op, ok = output.is_ok(), "api call");
+        output
+    })();
+    match result {
+        Ok(output) => cbor::ok(&output, api::cloudwatch::TIMESTAMPS, request_id),
+        Err(err) => {
+            tracing::debug!(path, code = %err.code, "{}", err.message);
+            cbor::error(&err, request_id)
         }
     }
 }
@@ -141,6 +188,8 @@ fn handle_query(
     request_id: &str,
 ) -> Response<Body> {
     let mut action = String::from("Unknown");
+    let scope = auth::scope_service(authorization);
+    let mut service = QueryService::of(scope, None);
     let result = (|| {
         let region = auth::region_from_authorization(authorization).map_err(|e| ApiError {
             code: "MissingAuthenticationToken".into(),
@@ -148,16 +197,32 @@ fn handle_query(
         })?;
         let request = query::parse(body)?;
         action = request.action.clone();
+        service = QueryService::of(scope, request.version.as_deref());
+        service.check_version(request.version.as_deref())?;
         let ctx = Ctx { shared, region };
-        let output = api::elbv2::handle(&ctx, &request.action, &request.params);
+        let output = match service {
+            QueryService::Elbv2 => api::elbv2::handle(&ctx, &request.action, &request.params),
+            QueryService::CloudWatch => {
+                let mut output = api::cloudwatch::handle(&ctx, &request.action, &request.params);
+                if let Ok(value) = &mut output {
+                    let iso = |seconds: f64| {
+                        let at = std::time::UNIX_EPOCH
+                            + std::time::Duration::from_secs_f64(seconds.max(0.0));
+                        serde_json::Value::String(iso8601(at))
+                    };
+                    map_timestamps(value, api::cloudwatch::TIMESTAMPS, &iso);
+                }
+                output
+            }
+        };
         tracing::debug!(action = %request.action, ok = output.is_ok(), "api call");
         output
     })();
     match result {
-        Ok(output) => query::ok(&action, &output, request_id),
+        Ok(output) => query::ok(&action, &output, request_id, service),
         Err(err) => {
             tracing::debug!(%action, code = %err.code, "{}", err.message);
-            query::error(&err, request_id)
+            query::error(&err, request_id, service)
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The three AWS APIs local-ecs speaks, as functions from a request document to a response
-//! document (or an AWS-shaped error). The wire formats live in `protocol`.
+//! The AWS APIs local-ecs speaks (ECS, ECR, ELBv2, CloudWatch), as functions from a request
+//! document to a response document (or an AWS-shaped error). The wire formats live in
+//! `protocol`.
 
+pub mod cloudwatch;
 pub mod ecr;
 pub mod ecs;
 pub mod elbv2;

@@ -31,6 +31,16 @@ pub fn region_from_authorization(header: Option<&str>) -> Result<String, ApiErro
     Ok(region.to_owned())
 }
 
+/// The service named in the credential scope of a SigV4 `Authorization` header (`ecs`,
+/// `elasticloadbalancing`, `monitoring`, ...), if it has a readable one.
+pub fn scope_service(header: Option<&str>) -> Option<&str> {
+    header?
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .find_map(|part| part.strip_prefix("Credential="))
+        .and_then(|credential| credential.split('/').nth(3))
+        .filter(|service| !service.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +50,8 @@ mod tests {
         let h = "AWS4-HMAC-SHA256 Credential=AKID/20240101/eu-west-1/ecs/aws4_request, \
                  SignedHeaders=host;x-amz-date, Signature=abc";
         assert_eq!(region_from_authorization(Some(h)).unwrap(), "eu-west-1");
+        assert_eq!(scope_service(Some(h)), Some("ecs"));
+        assert_eq!(scope_service(Some("Bearer x")), None);
         assert_eq!(
             region_from_authorization(Some("Bearer x")).unwrap(),
             "us-east-1"

@@ -1,5 +1,7 @@
-//! awsJson1_1: `POST /` with `X-Amz-Target: Prefix.Operation`, a JSON document in and out,
-//! errors as `{"__type": CODE, "message": ...}` plus an `x-amzn-errortype` header.
+//! awsJson1_1 (ECS, ECR) and awsJson1_0 (CloudWatch): `POST /` with
+//! `X-Amz-Target: Prefix.Operation`, a JSON document in and out, errors as
+//! `{"__type": CODE, "message": ...}` plus an `x-amzn-errortype` header (and, for CloudWatch,
+//! which moved from awsQuery, the awsQuery code in `x-amzn-query-error`).
 
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{Map, Value};
@@ -10,13 +12,28 @@ use crate::error::{ApiError, ApiResult};
 /// The content type of every awsJson1_1 request and response.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-/// The services that speak awsJson1_1 here, by their `X-Amz-Target` prefix.
+/// The `X-Amz-Target` prefix (and RPC v2 service name) of CloudWatch.
+pub const CLOUDWATCH_TARGET: &str = "GraniteServiceVersion20100801";
+
+/// The services that speak awsJson here, by their `X-Amz-Target` prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonService {
     /// `AmazonEC2ContainerServiceV20141113`
     Ecs,
     /// `AmazonEC2ContainerRegistry_V20150921`
     Ecr,
+    /// `GraniteServiceVersion20100801` (awsJson1_0, awsQuery-compatible)
+    CloudWatch,
+}
+
+impl JsonService {
+    /// The content type of its answers.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            JsonService::CloudWatch => "application/x-amz-json-1.0",
+            JsonService::Ecs | JsonService::Ecr => CONTENT_TYPE,
+        }
+    }
 }
 
 /// Splits `X-Amz-Target` into the service and the operation name.
@@ -30,12 +47,14 @@ pub fn parse_target(target: &str) -> ApiResult<(JsonService, &str)> {
     let service = match prefix {
         "AmazonEC2ContainerServiceV20141113" => JsonService::Ecs,
         "AmazonEC2ContainerRegistry_V20150921" => JsonService::Ecr,
+        CLOUDWATCH_TARGET => JsonService::CloudWatch,
         other => {
             return Err(ApiError::new(
                 "UnknownOperationException",
                 format!(
-                    "local-ecs serves ECS (AmazonEC2ContainerServiceV20141113) and ECR \
-                     (AmazonEC2ContainerRegistry_V20150921) over JSON, not {other:?}"
+                    "local-ecs serves ECS (AmazonEC2ContainerServiceV20141113), ECR \
+                     (AmazonEC2ContainerRegistry_V20150921) and CloudWatch \
+                     ({CLOUDWATCH_TARGET}) over JSON, not {other:?}"
                 ),
             ));
         }
@@ -63,28 +82,50 @@ pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
 }
 
 /// A successful answer.
-pub fn ok(value: &Value, request_id: &str) -> Response<Body> {
+pub fn ok(value: &Value, request_id: &str, service: JsonService) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    respond(StatusCode::OK, body, request_id)
+    respond(StatusCode::OK, body, request_id, service.content_type())
 }
 
-/// An error answer the AWS SDKs turn into the typed error named by `code`.
-pub fn error(err: &ApiError, request_id: &str) -> Response<Body> {
+/// An error answer the AWS SDKs turn into the typed error named by `code` (for a request
+/// whose service is not known, in awsJson1_1).
+pub fn error(err: &ApiError, request_id: &str, service: Option<JsonService>) -> Response<Body> {
     let body = serde_json::json!({"__type": err.code, "message": err.message});
-    let mut response = respond(err.status, body.to_string().into_bytes(), request_id);
+    let content_type = service.map_or(CONTENT_TYPE, JsonService::content_type);
+    let mut response = respond(
+        err.status,
+        body.to_string().into_bytes(),
+        request_id,
+        content_type,
+    );
     if let Ok(value) = HeaderValue::from_str(&err.code) {
         response.headers_mut().insert("x-amzn-errortype", value);
+    }
+    let kind = if err.sender_fault {
+        "Sender"
+    } else {
+        "Receiver"
+    };
+    if service == Some(JsonService::CloudWatch)
+        && let Ok(value) = HeaderValue::from_str(&format!("{};{kind}", err.code))
+    {
+        response.headers_mut().insert("x-amzn-query-error", value);
     }
     response
 }
 
-fn respond(status: StatusCode, body: Vec<u8>, request_id: &str) -> Response<Body> {
+fn respond(
+    status: StatusCode,
+    body: Vec<u8>,
+    request_id: &str,
+    content_type: &'static str,
+) -> Response<Body> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static(CONTENT_TYPE),
+        HeaderValue::from_static(content_type),
     );
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-requestid", id);
@@ -183,6 +224,10 @@ mod tests {
             (JsonService::Ecs, "ListTasks")
         );
         assert!(parse_target("DynamoDB_20120810.GetItem").is_err());
+        assert_eq!(
+            parse_target("GraniteServiceVersion20100801.DescribeAlarms").unwrap(),
+            (JsonService::CloudWatch, "DescribeAlarms")
+        );
         assert_eq!(parse_body(b"").unwrap(), serde_json::json!({}));
         assert_eq!(
             parse_body(b"[1]").unwrap_err().code,

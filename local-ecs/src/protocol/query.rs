@@ -1,5 +1,6 @@
-//! awsQuery (ELBv2): a form-encoded `Action=...&Version=...` request, an XML answer wrapped in
-//! `<ActionResponse><ActionResult>`, lists as `<member>` elements, XML error documents.
+//! awsQuery (ELBv2, and CloudWatch for older clients): a form-encoded
+//! `Action=...&Version=...` request, an XML answer wrapped in `<ActionResponse><ActionResult>`,
+//! lists as `<member>` elements, XML error documents.
 //!
 //! Request parameters are turned into a JSON tree (`Tags.member.1.Key=a` becomes
 //! `{"Tags": [{"Key": "a"}]}`) and results are written from one, so the operations themselves
@@ -19,11 +20,67 @@ pub const ELBV2_VERSION: &str = "2015-12-01";
 /// The XML namespace of ELBv2 documents.
 pub const ELBV2_NAMESPACE: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
 
+/// The services that speak awsQuery here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryService {
+    /// Elastic Load Balancing v2 (SigV4 service `elasticloadbalancing`).
+    Elbv2,
+    /// CloudWatch (SigV4 service `monitoring`).
+    CloudWatch,
+}
+
+impl QueryService {
+    /// The service a request is for: the SigV4 credential scope's service, else its
+    /// `Version` (ELBv2 when neither says).
+    pub fn of(scope_service: Option<&str>, version: Option<&str>) -> QueryService {
+        match (scope_service, version) {
+            (Some("monitoring"), _) => QueryService::CloudWatch,
+            (Some("elasticloadbalancing"), _) => QueryService::Elbv2,
+            (_, Some(v)) if v == QueryService::CloudWatch.version() => QueryService::CloudWatch,
+            _ => QueryService::Elbv2,
+        }
+    }
+
+    /// Its only API version.
+    pub fn version(self) -> &'static str {
+        match self {
+            QueryService::Elbv2 => ELBV2_VERSION,
+            QueryService::CloudWatch => "2010-08-01",
+        }
+    }
+
+    /// The XML namespace of its documents.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            QueryService::Elbv2 => ELBV2_NAMESPACE,
+            QueryService::CloudWatch => "http://monitoring.amazonaws.com/doc/2010-08-01/",
+        }
+    }
+
+    /// Checks a request's `Version`.
+    pub fn check_version(self, version: Option<&str>) -> ApiResult<()> {
+        let want = self.version();
+        match version {
+            Some(v) if v == want => Ok(()),
+            Some(other) => Err(ApiError::new(
+                "InvalidParameterValue",
+                format!("Version {other:?} is not supported; this API is {want}"),
+            )),
+            None => Err(ApiError::new(
+                "MissingParameter",
+                format!("the request has no Version parameter (this API is {want})"),
+            )),
+        }
+    }
+}
+
 /// A parsed awsQuery request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryRequest {
     /// The `Action` parameter.
     pub action: String,
+    /// The `Version` parameter.
+    pub version: Option<String>,
     /// Every other parameter, as a tree (see the module documentation).
     pub params: Value,
 }
@@ -33,7 +90,7 @@ enum Node {
     Branch(BTreeMap<String, Node>),
 }
 
-/// Parses a form-encoded awsQuery body and checks `Action` and `Version`.
+/// Parses a form-encoded awsQuery body and checks that it has an `Action`.
 pub fn parse(body: &[u8]) -> ApiResult<QueryRequest> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|err| {
         ApiError::new(
@@ -54,23 +111,9 @@ pub fn parse(body: &[u8]) -> ApiResult<QueryRequest> {
     let action = action
         .filter(|a| !a.is_empty())
         .ok_or_else(|| ApiError::new("MissingAction", "the request has no Action parameter"))?;
-    match version.as_deref() {
-        Some(ELBV2_VERSION) => {}
-        Some(other) => {
-            return Err(ApiError::new(
-                "InvalidParameterValue",
-                format!("Version {other:?} is not supported; ELBv2 is {ELBV2_VERSION}"),
-            ));
-        }
-        None => {
-            return Err(ApiError::new(
-                "MissingParameter",
-                format!("the request has no Version parameter (ELBv2 is {ELBV2_VERSION})"),
-            ));
-        }
-    }
     Ok(QueryRequest {
         action,
+        version,
         params: to_value(Node::Branch(root)),
     })
 }
@@ -131,10 +174,11 @@ fn to_value(node: Node) -> Value {
 }
 
 /// The `<ActionResponse>` document for a result tree.
-pub fn ok(action: &str, result: &Value, request_id: &str) -> Response<Body> {
+pub fn ok(action: &str, result: &Value, request_id: &str, service: QueryService) -> Response<Body> {
     let mut xml = String::with_capacity(1024);
+    let namespace = service.namespace();
     xml.push_str(&format!(
-        "<{action}Response xmlns=\"{ELBV2_NAMESPACE}\"><{action}Result>"
+        "<{action}Response xmlns=\"{namespace}\"><{action}Result>"
     ));
     if let Value::Object(members) = result {
         for (name, value) in members {
@@ -149,14 +193,15 @@ pub fn ok(action: &str, result: &Value, request_id: &str) -> Response<Body> {
 }
 
 /// The `<ErrorResponse>` document for an error.
-pub fn error(err: &ApiError, request_id: &str) -> Response<Body> {
+pub fn error(err: &ApiError, request_id: &str, service: QueryService) -> Response<Body> {
     let kind = if err.sender_fault {
         "Sender"
     } else {
         "Receiver"
     };
     let xml = format!(
-        "<ErrorResponse xmlns=\"{ELBV2_NAMESPACE}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+        "<ErrorResponse xmlns=\"{}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+        service.namespace(),
         escape(&err.code),
         escape(&err.message),
         escape(request_id)
@@ -322,17 +367,30 @@ mod tests {
             parse(b"Version=2015-12-01").unwrap_err().code,
             "MissingAction"
         );
+        let request = parse(b"Action=X&Version=2012-06-01").unwrap();
         assert_eq!(
-            parse(b"Action=X&Version=2012-06-01").unwrap_err().code,
+            QueryService::Elbv2
+                .check_version(request.version.as_deref())
+                .unwrap_err()
+                .code,
             "InvalidParameterValue"
         );
+        assert_eq!(
+            QueryService::of(Some("monitoring"), None),
+            QueryService::CloudWatch
+        );
+        assert_eq!(
+            QueryService::of(None, Some("2010-08-01")),
+            QueryService::CloudWatch
+        );
+        assert!(QueryService::CloudWatch.check_version(Some("2010-08-01")).is_ok());
     }
 
     #[tokio::test]
     async fn writes_results_and_errors() {
         // One member per object: serde_json's key order depends on workspace features.
         let result = serde_json::json!({"TargetGroups": [{"Name": "a<b"}, {"Port": 80}]});
-        let body = ok("DescribeTargetGroups", &result, "rid")
+        let body = ok("DescribeTargetGroups", &result, "rid", QueryService::Elbv2)
             .into_body()
             .collect()
             .await
@@ -345,7 +403,11 @@ mod tests {
              </DescribeTargetGroupsResult><ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata>\
              </DescribeTargetGroupsResponse>"
         );
-        let err = error(&ApiError::new("TargetGroupNotFound", "gone"), "rid");
+        let err = error(
+            &ApiError::new("TargetGroupNotFound", "gone"),
+            "rid",
+            QueryService::Elbv2,
+        );
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -2,15 +2,16 @@
 //! written by hand and what the plan must (and must not) do. No process, no clock, no lock:
 //! the whole table runs in milliseconds.
 
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::action::{Action, Now, Plan};
+use super::action::{Action, Failure, Now, Plan};
 use super::breaker;
 use super::plan::{STALL_REPEAT, plan};
-use super::view::{DeploymentView, ServiceView, TargetView, TaskView, View};
+use super::view::{AlarmView, DeploymentView, OwnerView, ServiceView, TargetView, TaskView, View};
 use crate::state::{
-    CircuitBreaker, CompletedDeployment, DeploymentStatus, DesiredStatus, HealthStatus,
-    RolloutState, ServiceLoadBalancer, ServiceStatus, StopCode, TargetState, TaskStatus,
+    AlarmState, CircuitBreaker, CompletedDeployment, DeploymentAlarms, DeploymentStatus,
+    DesiredStatus, HealthStatus, RolloutState, ServiceDeploymentStatus, ServiceLoadBalancer,
+    ServiceStatus, StopCode, TargetState, TaskStatus,
 };
 
 const SERVICE: &str = "arn:aws:ecs:us-east-1:000000000000:service/c/web";
@@ -46,7 +47,53 @@ fn deployment(id: &str, status: DeploymentStatus, rollout: RolloutState) -> Depl
         rollout_state: rollout,
         failed_tasks: 0,
         monitoring_complete: false,
+        owner: Some(OwnerView {
+            status: match rollout {
+                RolloutState::InProgress => ServiceDeploymentStatus::InProgress,
+                RolloutState::Completed => ServiceDeploymentStatus::Successful,
+                RolloutState::Failed => ServiceDeploymentStatus::Stopped,
+            },
+            rollback_row: false,
+            created_at: created(),
+        }),
+        baking_since: None,
     }
+}
+
+/// When NEW's service deployment was created (alarms that went off after it count).
+fn created() -> SystemTime {
+    now().wall - Duration::from_secs(100)
+}
+
+/// The deployment alarm `web-5xx`, watched with rollback, in `state` since `secs` before
+/// the plan.
+fn alarmed(mut service: ServiceView, state: AlarmState, secs: u64) -> View {
+    service.alarms = DeploymentAlarms {
+        names: vec!["web-5xx".into(), "web-latency".into()],
+        enable: true,
+        rollback: true,
+    };
+    service.bake = Duration::from_secs(60);
+    let mut v = view(service, tasks(0..1, OLD));
+    v.tasks.push(task(1, NEW).target(TargetState::Initial));
+    let alarm = AlarmView {
+        state,
+        transitioned_at: now().wall - Duration::from_secs(secs),
+    };
+    v.alarms.insert("web-5xx".into(), alarm);
+    v
+}
+
+fn trip_of(plan: &Plan) -> Option<(&Failure, Option<&CompletedDeployment>, bool)> {
+    plan.actions.iter().find_map(|a| match a {
+        Action::Trip {
+            cause,
+            rollback_to,
+            rollback_wanted,
+            ..
+        } => Some((cause, rollback_to.as_ref(), *rollback_wanted)),
+        _ => None,
+    })
 }
 
 /// A service rolling from OLD (COMPLETED) to NEW (IN_PROGRESS), behind one target group,
@@ -64,6 +111,8 @@ fn service(desired: i64, min: i64, max: i64) -> ServiceView {
             enable: true,
             rollback: true,
         },
+        alarms: DeploymentAlarms::default(),
+        bake: Duration::ZERO,
         load_balancers: vec![ServiceLoadBalancer {
             target_group_arn: TG.into(),
             container_name: "app".into(),
@@ -76,6 +125,7 @@ fn service(desired: i64, min: i64, max: i64) -> ServiceView {
         last_completed: Some(CompletedDeployment {
             id: OLD.into(),
             task_definition: "td:1".into(),
+            revision_arn: "rev:1".into(),
         }),
         steady_reported_at: None,
         stall_reported_at: None,
@@ -164,6 +214,7 @@ fn view(service: ServiceView, tasks: Vec<TaskView>) -> View {
         steady_state_event_interval: Duration::from_secs(6 * 3600),
         stopped_task_retention: Duration::from_secs(3600),
         max_stopped_tasks: 1000,
+        alarms: Default::default(),
     }
 }
 
@@ -742,6 +793,179 @@ const ROWS: &[Row] = &[
                 s.started == 0 && s.stopped.is_empty() && at_once,
                 format!("{p:#?}"),
             )
+        },
+    },
+    Row {
+        rule: "an alarm that went into ALARM during the deployment fails it and rolls back to the last COMPLETED one",
+        view: || alarmed(service(1, 100, 200), AlarmState::Alarm, 10),
+        check: |p| {
+            let s = seen(p);
+            let ok = matches!(trip_of(p), Some((Failure::Alarms(names), Some(to), true))
+                if names == &["web-5xx".to_owned()] && to.id == OLD && to.revision_arn == "rev:1");
+            expect(
+                ok && s.started == 0
+                    && has_event(
+                        &s,
+                        &format!("(service web) (deployment {NEW}) deployment failed: alarm detected: web-5xx."),
+                    )
+                    && has_event(&s, &format!("(service web) rolling back to deployment {OLD}"))
+                    && p.wake_at == Some(now().instant),
+                format!("{p:#?}"),
+            )
+        },
+    },
+    Row {
+        rule: "an alarm already in ALARM when the deployment was created does not fail it",
+        view: || alarmed(service(1, 100, 200), AlarmState::Alarm, 1000),
+        check: |p| expect(trip_of(p).is_none(), format!("{p:#?}")),
+    },
+    Row {
+        rule: "an alarm in OK or INSUFFICIENT_DATA fails nothing",
+        view: || alarmed(service(1, 100, 200), AlarmState::InsufficientData, 10),
+        check: |p| expect(trip_of(p).is_none(), format!("{p:#?}")),
+    },
+    Row {
+        rule: "alarms without rollback fail the deployment and start nothing",
+        view: || {
+            let mut v = alarmed(service(1, 100, 200), AlarmState::Alarm, 10);
+            v.services[0].alarms.rollback = false;
+            v
+        },
+        check: |p| {
+            let ok = matches!(trip_of(p), Some((Failure::Alarms(_), None, false)));
+            expect(ok && seen(p).started == 0, format!("{p:#?}"))
+        },
+    },
+    Row {
+        rule: "a rollback is not watched by the alarms",
+        view: || {
+            let mut v = alarmed(service(1, 100, 200), AlarmState::Alarm, 10);
+            if let Some(o) = v.services[0].deployments[0].owner.as_mut() {
+                o.rollback_row = true;
+                o.status = ServiceDeploymentStatus::RollbackInProgress;
+            }
+            v
+        },
+        check: |p| expect(trip_of(p).is_none(), format!("{p:#?}")),
+    },
+    Row {
+        rule: "with alarms, a settled deployment bakes before it completes",
+        view: || {
+            let mut s = service(2, 100, 200);
+            s.alarms.enable = true;
+            s.bake = Duration::from_secs(30);
+            view(s, tasks(0..2, NEW))
+        },
+        check: |p| {
+            let baking = p.actions.iter().any(|a| {
+                matches!(a, Action::Bake { since: Some(at), .. } if *at == now().instant)
+            });
+            let completed = p.actions.iter().any(|a| matches!(a, Action::Complete { .. }));
+            expect(
+                baking && !completed && p.wake_at == Some(now().instant + Duration::from_secs(30)),
+                format!("{p:#?}"),
+            )
+        },
+    },
+    Row {
+        rule: "with alarms, a deployment settled for its whole bake time completes",
+        view: || {
+            let mut s = service(2, 100, 200);
+            s.alarms.enable = true;
+            s.bake = Duration::from_secs(30);
+            s.deployments[0].baking_since = Some(ago(30));
+            view(s, tasks(0..2, NEW))
+        },
+        check: |p| {
+            let completed = p
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Complete { deployment, .. } if deployment == NEW));
+            expect(completed, format!("{p:#?}"))
+        },
+    },
+    Row {
+        rule: "a bake is interrupted when the deployment is no longer settled",
+        view: || {
+            let mut s = service(2, 100, 200);
+            s.alarms.enable = true;
+            s.bake = Duration::from_secs(30);
+            s.deployments[0].baking_since = Some(ago(10));
+            view(s, tasks(0..1, NEW))
+        },
+        check: |p| {
+            let reset = p
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Bake { since: None, .. }));
+            expect(reset && seen(p).started == 1, format!("{p:#?}"))
+        },
+    },
+    Row {
+        rule: "StopServiceDeployment: a requested rollback fails the deployment and goes to the last COMPLETED one",
+        view: || {
+            let mut s = service(1, 100, 200);
+            s.deployments.insert(
+                1,
+                deployment("ecs-svc/9", DeploymentStatus::Active, RolloutState::Failed),
+            );
+            if let Some(o) = s.deployments[0].owner.as_mut() {
+                o.status = ServiceDeploymentStatus::RollbackRequested;
+            }
+            view(s, tasks(0..1, OLD))
+        },
+        check: |p| {
+            let ok = matches!(trip_of(p), Some((Failure::Stopped, Some(to), true)) if to.id == OLD);
+            let s = seen(p);
+            expect(
+                ok && s.started == 0
+                    && has_event(&s, &format!("(service web) (deployment {NEW}) deployment stopped: rollback requested.")),
+                format!("{p:#?}"),
+            )
+        },
+    },
+    Row {
+        rule: "the scheduler takes a PENDING service deployment up (and a requested rollback once it is PRIMARY)",
+        view: || {
+            let mut s = service(1, 100, 200);
+            if let Some(o) = s.deployments[0].owner.as_mut() {
+                o.status = ServiceDeploymentStatus::Pending;
+            }
+            let mut rollback = s.clone();
+            rollback.arn = "rollback".into();
+            if let Some(o) = rollback.deployments[0].owner.as_mut() {
+                o.status = ServiceDeploymentStatus::RollbackRequested;
+                o.rollback_row = true;
+            }
+            let mut v = view(s, tasks(0..1, OLD));
+            v.services.push(rollback);
+            v
+        },
+        check: |p| {
+            let begun: Vec<&str> = p
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Begin { service, .. } => Some(service.as_str()),
+                    _ => None,
+                })
+                .collect();
+            expect(begun == [SERVICE, "rollback"], format!("{p:#?}"))
+        },
+    },
+    Row {
+        rule: "a rollback the breaker trips is not rolled back again",
+        view: || {
+            let mut v = failures(2, 3);
+            if let Some(o) = v.services[0].deployments[0].owner.as_mut() {
+                o.rollback_row = true;
+                o.status = ServiceDeploymentStatus::RollbackInProgress;
+            }
+            v
+        },
+        check: |p| {
+            let ok = matches!(trip_of(p), Some((Failure::Breaker, None, false)));
+            expect(ok && seen(p).started == 0, format!("{p:#?}"))
         },
     },
 ];
