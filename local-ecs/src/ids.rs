@@ -46,12 +46,18 @@ pub fn revision_id(deployment_id: &str) -> &str {
 /// `arn:aws:ecs:REGION:ACCOUNT:service-revision/CLUSTER/SERVICE/ID` for a service ARN
 /// (`arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE`).
 pub fn revision_arn(service_arn: &str, id: &str) -> String {
-    format!("{}/{id}", service_arn.replacen(":service/", ":service-revision/", 1))
+    format!(
+        "{}/{id}",
+        service_arn.replacen(":service/", ":service-revision/", 1)
+    )
 }
 
 /// `arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID` for a service ARN.
 pub fn service_deployment_arn(service_arn: &str, id: &str) -> String {
-    format!("{}/{id}", service_arn.replacen(":service/", ":service-deployment/", 1))
+    format!(
+        "{}/{id}",
+        service_arn.replacen(":service/", ":service-deployment/", 1)
+    )
 }
 
 /// 16 lowercase hex digits: the trailing id of ELBv2 ARNs.
@@ -102,7 +108,10 @@ mod tests {
         assert_eq!(task_id().len(), 32);
         let sd = service_deployment_id();
         assert_eq!(sd.len(), 21, "{sd}");
-        assert!(sd.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+        assert!(
+            sd.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        );
         assert_eq!(revision_id("ecs-svc/123"), "123");
         let service = "arn:aws:ecs:us-east-1:000000000000:service/c/web";
         assert_eq!(

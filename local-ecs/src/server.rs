@@ -13,8 +13,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
 use crate::api::{self, Ctx};
-use crate::error::ApiError;
 use crate::clock::iso8601;
+use crate::error::ApiError;
 use crate::protocol::json::{self, JsonService};
 use crate::protocol::query::QueryService;
 use crate::protocol::{Body, auth, cbor, full, map_timestamps, query};

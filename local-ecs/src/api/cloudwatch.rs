@@ -193,23 +193,31 @@ fn check_metric(input: &Value, config: &mut Map<String, Value>) -> ApiResult<()>
 fn alarm_config(input: &Value) -> ApiResult<Value> {
     let mut config = Map::new();
     check_metric(input, &mut config)?;
-    let periods = integer(input, "EvaluationPeriods")?.ok_or_else(|| missing("EvaluationPeriods"))?;
+    let periods =
+        integer(input, "EvaluationPeriods")?.ok_or_else(|| missing("EvaluationPeriods"))?;
     if periods < 1 {
         return Err(invalid("EvaluationPeriods must be at least 1."));
     }
     config.insert("EvaluationPeriods".into(), json!(periods));
     if let Some(points) = integer(input, "DatapointsToAlarm")? {
         if !(1..=periods).contains(&points) {
-            return Err(invalid("DatapointsToAlarm must be from 1 to EvaluationPeriods."));
+            return Err(invalid(
+                "DatapointsToAlarm must be from 1 to EvaluationPeriods.",
+            ));
         }
         config.insert("DatapointsToAlarm".into(), json!(points));
     }
     let operator = required(input, "ComparisonOperator")?;
     if !COMPARISON_OPERATORS.contains(&operator) {
-        return Err(invalid(format!("ComparisonOperator {operator} is not valid.")));
+        return Err(invalid(format!(
+            "ComparisonOperator {operator} is not valid."
+        )));
     }
     config.insert("ComparisonOperator".into(), json!(operator));
-    match (float(input, "Threshold")?, text(input, "ThresholdMetricId")?) {
+    match (
+        float(input, "Threshold")?,
+        text(input, "ThresholdMetricId")?,
+    ) {
         (Some(t), _) => config.insert("Threshold".into(), json!(t)),
         (None, Some(id)) => config.insert("ThresholdMetricId".into(), json!(id)),
         (None, None) => return Err(missing("Threshold")),
@@ -257,7 +265,10 @@ fn put_metric_alarm(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         None => {
             let alarm = MetricAlarm {
                 name: name.to_owned(),
-                arn: format!("arn:aws:cloudwatch:{}:{ACCOUNT_ID}:alarm:{name}", ctx.region),
+                arn: format!(
+                    "arn:aws:cloudwatch:{}:{ACCOUNT_ID}:alarm:{name}",
+                    ctx.region
+                ),
                 config,
                 tags,
                 configuration_updated_at: now,
@@ -293,7 +304,10 @@ fn render_alarm(alarm: &MetricAlarm) -> Value {
     if let Some(data) = &alarm.state_reason_data {
         map.insert("StateReasonData".into(), json!(data));
     }
-    map.insert("StateUpdatedTimestamp".into(), json_time(alarm.state_updated_at));
+    map.insert(
+        "StateUpdatedTimestamp".into(),
+        json_time(alarm.state_updated_at),
+    );
     map.insert(
         "StateTransitionedTimestamp".into(),
         json_time(alarm.state_transitioned_at),
@@ -357,9 +371,15 @@ impl AlarmFilter {
     fn matches(&self, alarm: &MetricAlarm) -> bool {
         !self.none
             && (self.names.is_empty() || self.names.contains(&alarm.name))
-            && self.prefix.as_ref().is_none_or(|p| alarm.name.starts_with(p))
+            && self
+                .prefix
+                .as_ref()
+                .is_none_or(|p| alarm.name.starts_with(p))
             && self.state.is_none_or(|s| alarm.state == s)
-            && self.action_prefix.as_ref().is_none_or(|p| has_action(alarm, p))
+            && self
+                .action_prefix
+                .as_ref()
+                .is_none_or(|p| has_action(alarm, p))
     }
 }
 
@@ -372,7 +392,10 @@ fn describe_alarms(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     let start = match text(input, "NextToken")? {
         None | Some("") => 0,
         Some(token) => token.parse::<usize>().map_err(|_| {
-            ApiError::new("InvalidNextToken", "The service couldn't process NextToken.")
+            ApiError::new(
+                "InvalidNextToken",
+                "The service couldn't process NextToken.",
+            )
         })?,
     };
     let state = ctx.shared.lock();

@@ -216,7 +216,11 @@ fn render_deployment(state: &State, service: &Service, sd: &ServiceDeployment) -
     put(&mut v, "startedAt", sd.started_at.map(json_time));
     put(&mut v, "finishedAt", sd.finished_at.map(json_time));
     put(&mut v, "stoppedAt", sd.stopped_at.map(json_time));
-    put(&mut v, "statusReason", sd.status_reason.as_ref().map(|r| json!(r)));
+    put(
+        &mut v,
+        "statusReason",
+        sd.status_reason.as_ref().map(|r| json!(r)),
+    );
     if let Some(rollback) = &sd.rollback {
         let mut r = json!({"reason": rollback.reason, "startedAt": json_time(rollback.started_at)});
         if !rollback.revision_arn.is_empty() {
@@ -260,7 +264,11 @@ fn render_brief(service: &Service, sd: &ServiceDeployment) -> Value {
     });
     put(&mut v, "startedAt", sd.started_at.map(json_time));
     put(&mut v, "finishedAt", sd.finished_at.map(json_time));
-    put(&mut v, "statusReason", sd.status_reason.as_ref().map(|r| json!(r)));
+    put(
+        &mut v,
+        "statusReason",
+        sd.status_reason.as_ref().map(|r| json!(r)),
+    );
     v
 }
 
@@ -284,8 +292,16 @@ fn render_revision(service: &Service, revision: &ServiceRevision) -> Value {
         "guardDutyEnabled": false,
         "createdAt": json_time(revision.created_at),
     });
-    put(&mut v, "launchType", revision.launch_type.as_ref().map(|l| json!(l)));
-    put(&mut v, "platformVersion", revision.platform_version.as_ref().map(|p| json!(p)));
+    put(
+        &mut v,
+        "launchType",
+        revision.launch_type.as_ref().map(|l| json!(l)),
+    );
+    put(
+        &mut v,
+        "platformVersion",
+        revision.platform_version.as_ref().map(|p| json!(p)),
+    );
     if !revision.network_configuration.is_null() {
         v["networkConfiguration"] = revision.network_configuration.clone();
     }
@@ -310,10 +326,12 @@ fn created_window(input: &Value) -> ApiResult<(Option<f64>, Option<f64>)> {
     };
     let at = |key: &str| match window.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| ApiError::new("SerializationException", format!("createdAt.{key} must be a timestamp"))),
+        Some(v) => v.as_f64().map(Some).ok_or_else(|| {
+            ApiError::new(
+                "SerializationException",
+                format!("createdAt.{key} must be a timestamp"),
+            )
+        }),
     };
     Ok((at("before")?, at("after")?))
 }
@@ -335,7 +353,10 @@ fn list(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     let state = ctx.shared.lock();
     let cluster = arn_tail(input.opt_str("cluster")?.unwrap_or("default")).to_owned();
     if !state.clusters.contains_key(&cluster) {
-        return Err(ApiError::new("ClusterNotFoundException", "Cluster not found."));
+        return Err(ApiError::new(
+            "ClusterNotFoundException",
+            "Cluster not found.",
+        ));
     }
     let name = arn_tail(input.req_str("service")?);
     let service = state

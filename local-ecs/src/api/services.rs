@@ -18,9 +18,9 @@ use crate::events;
 use crate::ids::{ACCOUNT_ID, arn_tail, ecs_arn};
 use crate::protocol::json::Input;
 use crate::state::{
-    CircuitBreaker, ControllerType, Deployment, DeploymentAlarms, DeploymentStatus,
-    DesiredStatus, Service, ServiceDeploymentStatus, ServiceLoadBalancer, ServiceStatus, State,
-    Task, TaskDefinition, TaskStatus,
+    CircuitBreaker, ControllerType, Deployment, DeploymentAlarms, DeploymentStatus, DesiredStatus,
+    Service, ServiceDeploymentStatus, ServiceLoadBalancer, ServiceStatus, State, Task,
+    TaskDefinition, TaskStatus,
 };
 
 /// Serves one of the service operations; `None` for any other operation.
@@ -190,7 +190,10 @@ impl DeploymentConfig {
 
 /// Reads `deploymentConfiguration` over `config`. Alarm names need not exist yet: ECS
 /// accepts alarms created after the service.
-fn deployment_configuration(input: &Value, mut config: DeploymentConfig) -> ApiResult<DeploymentConfig> {
+fn deployment_configuration(
+    input: &Value,
+    mut config: DeploymentConfig,
+) -> ApiResult<DeploymentConfig> {
     if let Some(given) = input
         .get("deploymentConfiguration")
         .filter(|v| !v.is_null())
@@ -380,9 +383,8 @@ fn service_task_definition(
         (ControllerType::External, Some(_)) => Err(invalid("TaskDefinition must be blank.")),
         (ControllerType::External, None) => Ok(None),
         (_, reference) => {
-            let reference = reference.ok_or_else(|| {
-                invalid("taskDefinition is required and must not be empty.")
-            })?;
+            let reference = reference
+                .ok_or_else(|| invalid("taskDefinition is required and must not be empty."))?;
             Ok(Some(active_task_definition(state, reference)?.clone()))
         }
     }
@@ -482,14 +484,24 @@ fn create_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         .services
         .retain(|s| !(s.cluster_name == cluster && s.name == name));
     let cluster_ref = (cluster.as_str(), cluster_arn);
-    let service = new_service(&ctx.region, req, cluster_ref, td.as_ref(), lbs, echoed_fields(input));
+    let service = new_service(
+        &ctx.region,
+        req,
+        cluster_ref,
+        td.as_ref(),
+        lbs,
+        echoed_fields(input),
+    );
     let arn = service.arn.clone();
     let first = service.deployments.first().map(|d| d.id.clone());
     state.services.push(service);
     if let Some(row) = first {
         service_deployments::begin(&mut state, &arn, &row, ctx.shared.port);
     }
-    let service = state.service_by_arn_mut(&arn).ok_or_else(service_not_found)?.clone();
+    let service = state
+        .service_by_arn_mut(&arn)
+        .ok_or_else(service_not_found)?
+        .clone();
     let rendered = render_service(&state, &service, true);
     state.dirty = true;
     drop(state);
@@ -507,7 +519,9 @@ fn find_service<'s>(state: &'s mut State, input: &Value) -> ApiResult<&'s mut Se
 
 /// CODE_DEPLOY and EXTERNAL services are deployed by their controller, not by UpdateService.
 fn refuse_controller_deployments(service: &Service, input: &Value) -> ApiResult<()> {
-    let new_td = input.opt_str("taskDefinition")?.is_some_and(|t| !t.is_empty());
+    let new_td = input
+        .opt_str("taskDefinition")?
+        .is_some_and(|t| !t.is_empty());
     let force = input.opt_bool("forceNewDeployment")?.unwrap_or(false);
     match service.controller {
         ControllerType::Ecs => Ok(()),
@@ -604,7 +618,13 @@ fn apply_update(service: &mut Service, input: &Value, plan: UpdatePlan) -> Optio
         .get("networkConfiguration")
         .cloned()
         .unwrap_or(Value::Null);
-    let deployment = Deployment::new(&service.arn, &td, service.launch_type.clone(), network, None);
+    let deployment = Deployment::new(
+        &service.arn,
+        &td,
+        service.launch_type.clone(),
+        network,
+        None,
+    );
     let id = deployment.id.clone();
     for d in &mut service.deployments {
         d.status = DeploymentStatus::Active;
@@ -727,4 +747,3 @@ fn delete_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     ctx.shared.wake.notify_one();
     Ok(json!({"service": rendered}))
 }
-

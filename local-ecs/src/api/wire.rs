@@ -184,8 +184,11 @@ impl Wire for AlarmState {
 }
 
 /// Every alarm state, for parsing.
-pub const ALARM_STATES: [AlarmState; 3] =
-    [AlarmState::Ok, AlarmState::Alarm, AlarmState::InsufficientData];
+pub const ALARM_STATES: [AlarmState; 3] = [
+    AlarmState::Ok,
+    AlarmState::Alarm,
+    AlarmState::InsufficientData,
+];
 
 impl Wire for ControllerType {
     fn wire(self) -> &'static str {

@@ -77,13 +77,21 @@ fn to_json(value: ciborium::Value) -> ApiResult<Value> {
             let mut map = Map::new();
             for (key, value) in entries {
                 let C::Text(key) = key else {
-                    return Err(ApiError::new("SerializationException", "map keys must be text"));
+                    return Err(ApiError::new(
+                        "SerializationException",
+                        "map keys must be text",
+                    ));
                 };
                 map.insert(key, to_json(value)?);
             }
             Value::Object(map)
         }
-        _ => return Err(ApiError::new("SerializationException", "unsupported CBOR item")),
+        _ => {
+            return Err(ApiError::new(
+                "SerializationException",
+                "unsupported CBOR item",
+            ));
+        }
     })
 }
 

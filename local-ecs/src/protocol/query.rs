@@ -383,7 +383,11 @@ mod tests {
             QueryService::of(None, Some("2010-08-01")),
             QueryService::CloudWatch
         );
-        assert!(QueryService::CloudWatch.check_version(Some("2010-08-01")).is_ok());
+        assert!(
+            QueryService::CloudWatch
+                .check_version(Some("2010-08-01"))
+                .is_ok()
+        );
     }
 
     #[tokio::test]

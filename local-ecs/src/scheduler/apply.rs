@@ -83,7 +83,14 @@ fn apply_one(shared: &Arc<Shared>, state: &mut State, action: Action, applied: &
             cause,
             rollback_to,
             rollback_wanted,
-        } => trip(state, &service, &deployment, cause, rollback_to, rollback_wanted),
+        } => trip(
+            state,
+            &service,
+            &deployment,
+            cause,
+            rollback_to,
+            rollback_wanted,
+        ),
         Action::Begin {
             service,
             deployment,

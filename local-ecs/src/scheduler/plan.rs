@@ -283,7 +283,13 @@ impl<'v> Planner<'v> {
         let target = rollback
             .then(|| Self::rollback_target(service, &primary.id))
             .flatten();
-        self.fail(service, &primary.id, Failure::Alarms(names), target, rollback);
+        self.fail(
+            service,
+            &primary.id,
+            Failure::Alarms(names),
+            target,
+            rollback,
+        );
         true
     }
 

@@ -806,9 +806,14 @@ const ROWS: &[Row] = &[
                 ok && s.started == 0
                     && has_event(
                         &s,
-                        &format!("(service web) (deployment {NEW}) deployment failed: alarm detected: web-5xx."),
+                        &format!(
+                            "(service web) (deployment {NEW}) deployment failed: alarm detected: web-5xx."
+                        ),
                     )
-                    && has_event(&s, &format!("(service web) rolling back to deployment {OLD}"))
+                    && has_event(
+                        &s,
+                        &format!("(service web) rolling back to deployment {OLD}"),
+                    )
                     && p.wake_at == Some(now().instant),
                 format!("{p:#?}"),
             )
@@ -857,10 +862,14 @@ const ROWS: &[Row] = &[
             view(s, tasks(0..2, NEW))
         },
         check: |p| {
-            let baking = p.actions.iter().any(|a| {
-                matches!(a, Action::Bake { since: Some(at), .. } if *at == now().instant)
-            });
-            let completed = p.actions.iter().any(|a| matches!(a, Action::Complete { .. }));
+            let baking = p
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Bake { since: Some(at), .. } if *at == now().instant));
+            let completed = p
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Complete { .. }));
             expect(
                 baking && !completed && p.wake_at == Some(now().instant + Duration::from_secs(30)),
                 format!("{p:#?}"),
@@ -919,7 +928,12 @@ const ROWS: &[Row] = &[
             let s = seen(p);
             expect(
                 ok && s.started == 0
-                    && has_event(&s, &format!("(service web) (deployment {NEW}) deployment stopped: rollback requested.")),
+                    && has_event(
+                        &s,
+                        &format!(
+                            "(service web) (deployment {NEW}) deployment stopped: rollback requested."
+                        ),
+                    ),
                 format!("{p:#?}"),
             )
         },

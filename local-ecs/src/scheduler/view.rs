@@ -255,12 +255,17 @@ fn bake_time(state: &State, alarms: &DeploymentAlarms, timing: &crate::shared::T
     longest / timing.alarm_bake_divisor.max(1)
 }
 
-fn deployment_view(service: &crate::state::Service, d: &crate::state::Deployment) -> DeploymentView {
-    let owner = service.service_deployment_of_row(&d.id).map(|sd| OwnerView {
-        status: sd.status,
-        rollback_row: sd.is_rollback_row(&d.id),
-        created_at: sd.created_at,
-    });
+fn deployment_view(
+    service: &crate::state::Service,
+    d: &crate::state::Deployment,
+) -> DeploymentView {
+    let owner = service
+        .service_deployment_of_row(&d.id)
+        .map(|sd| OwnerView {
+            status: sd.status,
+            rollback_row: sd.is_rollback_row(&d.id),
+            created_at: sd.created_at,
+        });
     DeploymentView {
         id: d.id.clone(),
         status: d.status,

@@ -144,7 +144,9 @@ pub struct ServiceDeployment {
 impl ServiceDeployment {
     /// Whether the deployment `row` of the table is the one carrying its rollback out.
     pub fn is_rollback_row(&self, row: &str) -> bool {
-        self.rollback.as_ref().is_some_and(|r| r.deployment_id == row)
+        self.rollback
+            .as_ref()
+            .is_some_and(|r| r.deployment_id == row)
     }
 
     /// Moves an ongoing deployment to `status` (a finished one is left alone).

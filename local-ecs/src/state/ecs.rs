@@ -11,8 +11,8 @@ use tokio::sync::Notify;
 
 use super::deployments::{DeploymentAlarms, ServiceDeployment, ServiceRevision};
 use super::status::{
-    ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState, ServiceStatus,
-    StopCode, TaskDefinitionStatus, TaskStatus,
+    ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState,
+    ServiceStatus, StopCode, TaskDefinitionStatus, TaskStatus,
 };
 use crate::{events, ids};
 

@@ -29,6 +29,7 @@ pub struct Env {
     pub ecs: aws_sdk_ecs::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub cw: aws_sdk_cloudwatch::Client,
     pub endpoint: String,
     pub port: u16,
 }
@@ -70,6 +71,7 @@ impl Env {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            cw: aws_sdk_cloudwatch::Client::new(&config),
             endpoint,
             port,
         }
@@ -89,6 +91,7 @@ impl Env {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            cw: aws_sdk_cloudwatch::Client::new(&config),
             endpoint: endpoint.to_owned(),
             port,
         }
