@@ -151,3 +151,105 @@ async fn a_crashed_local_ecs_leaves_no_task_behind() {
     })
     .await;
 }
+
+/// Service deployments survive a restart; a state directory written before they existed
+/// still loads, and its services start new service deployments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_deployments_persist_and_old_state_loads() {
+    let mut env = Env::start().await;
+    env.ecs.create_cluster().cluster_name("old").send().await.unwrap();
+    let image = format!("{}/hello:v1", env.registry());
+    let td = register(&env, "old", &image, &[], None).await;
+    let created = env
+        .ecs
+        .create_service()
+        .cluster("old")
+        .service_name("old")
+        .task_definition(&td)
+        .desired_count(0)
+        .send()
+        .await
+        .expect("CreateService");
+    let arn = created
+        .service()
+        .and_then(|s| s.current_service_deployment())
+        .unwrap()
+        .to_owned();
+    let successful = || async {
+        let out = env
+            .ecs
+            .describe_service_deployments()
+            .service_deployment_arns(&arn)
+            .send()
+            .await
+            .ok()?;
+        (out.service_deployments().first()?.status()
+            == Some(&aws_sdk_ecs::types::ServiceDeploymentStatus::Successful))
+        .then_some(())
+    };
+    wait_for("the deployment to succeed", successful).await;
+    env.stop().await;
+
+    let dir = std::mem::replace(&mut env.dir, tempfile::tempdir().unwrap());
+    let mut env = Env::start_in(dir, 0).await;
+    let service = describe(&env, "old", "old").await;
+    assert_eq!(service.current_service_deployment(), Some(arn.as_str()));
+    let out = env
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.service_deployments()[0].status(),
+        Some(&aws_sdk_ecs::types::ServiceDeploymentStatus::Successful)
+    );
+    let state_file = env.running().state_dir().join("state.json");
+    env.stop().await;
+
+    // Strip every field this state gained with service deployments.
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    state.as_object_mut().unwrap().remove("alarms");
+    for service in state["services"].as_array_mut().unwrap() {
+        let service = service.as_object_mut().unwrap();
+        for key in ["controller", "alarms", "revisions", "service_deployments"] {
+            service.remove(key);
+        }
+        for d in service["deployments"].as_array_mut().unwrap() {
+            d.as_object_mut().unwrap().remove("revision_arn");
+        }
+        if let Some(c) = service["last_completed"].as_object_mut() {
+            c.remove("revision_arn");
+        }
+    }
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    let dir = std::mem::replace(&mut env.dir, tempfile::tempdir().unwrap());
+    let mut env = Env::start_in(dir, 0).await;
+    let service = describe(&env, "old", "old").await;
+    assert_eq!(service.current_service_deployment(), None);
+    let updated = env
+        .ecs
+        .update_service()
+        .cluster("old")
+        .service("old")
+        .force_new_deployment(true)
+        .send()
+        .await
+        .expect("UpdateService on old state");
+    let newer = updated
+        .service()
+        .and_then(|s| s.current_service_deployment())
+        .expect("a new service deployment")
+        .to_owned();
+    let out = env
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(&newer)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.failures().is_empty(), "{out:?}");
+    env.stop().await;
+}
