@@ -157,7 +157,12 @@ async fn a_crashed_local_ecs_leaves_no_task_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_deployments_persist_and_old_state_loads() {
     let mut env = Env::start().await;
-    env.ecs.create_cluster().cluster_name("old").send().await.unwrap();
+    env.ecs
+        .create_cluster()
+        .cluster_name("old")
+        .send()
+        .await
+        .unwrap();
     let image = format!("{}/hello:v1", env.registry());
     let td = register(&env, "old", &image, &[], None).await;
     let created = env

@@ -571,3 +571,98 @@ async fn code_deploy_and_external_services_are_deployed_by_their_controller() {
     assert_eq!(described.running_count(), 0);
     env.stop().await;
 }
+
+/// POSTs a form to the endpoint, signed (never verified) for `service`; returns the raw
+/// answer.
+async fn post_form(env: &Env, service: &str, form: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", env.port))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=AKID/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, \
+         Signature=0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \
+         {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    raw
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudwatch_speaks_aws_query_too() {
+    let mut env = Env::start().await;
+    let put = post_form(
+        &env,
+        "monitoring",
+        "Action=PutMetricAlarm&Version=2010-08-01&AlarmName=q&MetricName=m&Namespace=n\
+         &Statistic=Sum&Period=60&EvaluationPeriods=1&Threshold=2.5\
+         &ComparisonOperator=GreaterThanThreshold&Dimensions.member.1.Name=A\
+         &Dimensions.member.1.Value=b",
+    )
+    .await;
+    assert!(put.starts_with("HTTP/1.1 200"), "{put}");
+    assert!(
+        put.contains(
+            "<PutMetricAlarmResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\">"
+        ),
+        "{put}"
+    );
+    let described = post_form(
+        &env,
+        "monitoring",
+        "Action=DescribeAlarms&Version=2010-08-01&AlarmNames.member.1=q",
+    )
+    .await;
+    for part in [
+        "<AlarmName>q</AlarmName>",
+        "<Threshold>2.5</Threshold>",
+        "<Period>60</Period>",
+        "<Dimensions><member><Name>A</Name><Value>b</Value></member></Dimensions>",
+        "<StateValue>INSUFFICIENT_DATA</StateValue>",
+    ] {
+        assert!(described.contains(part), "{part} in {described}");
+    }
+    // Timestamps in awsQuery are ISO 8601 text.
+    let stamp = described
+        .split("<StateUpdatedTimestamp>")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_default();
+    assert!(
+        stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+        "{stamp}"
+    );
+    // The same SDK client sees the alarm: one state behind three protocols.
+    let out = env
+        .cw
+        .describe_alarms()
+        .alarm_names("q")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.metric_alarms()[0].threshold(), Some(2.5));
+    let missing = post_form(
+        &env,
+        "monitoring",
+        "Action=SetAlarmState&Version=2010-08-01&AlarmName=zz&StateValue=OK&StateReason=x",
+    )
+    .await;
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert!(
+        missing.contains("<Code>ResourceNotFound</Code>"),
+        "{missing}"
+    );
+    // ELBv2 is still served on the same endpoint.
+    let elb = post_form(
+        &env,
+        "elasticloadbalancing",
+        "Action=DescribeLoadBalancers&Version=2015-12-01",
+    )
+    .await;
+    assert!(elb.starts_with("HTTP/1.1 200"), "{elb}");
+    env.stop().await;
+}
