@@ -273,6 +273,7 @@ impl NewRevision {
             .set_pid_mode(td.pid_mode.clone())
             .set_ipc_mode(td.ipc_mode.clone())
             .set_proxy_configuration(td.proxy_configuration.clone())
+            .set_inference_accelerators(list(td.inference_accelerators()))
             .set_ephemeral_storage(td.ephemeral_storage.clone())
             .set_runtime_platform(td.runtime_platform.clone())
             .set_enable_fault_injection(td.enable_fault_injection)
@@ -301,6 +302,9 @@ impl NewRevision {
 fn list<T: Clone>(items: &[T]) -> Option<Vec<T>> {
     (!items.is_empty()).then(|| items.to_vec())
 }
+
+#[cfg(test)]
+mod every_field;
 
 #[cfg(test)]
 mod tests {
