@@ -83,6 +83,7 @@
 //! ## Pieces
 //! - [`taskdef`]: the new revision (copies every registrable field, swaps images, sets env,
 //!   skips registering when nothing changes).
+//! - [`controller`]: refuses CodeDeploy and EXTERNAL services before anything is registered.
 //! - [`service`]: `DescribeServices`, the deployment table, `UpdateService`.
 //! - [`rollout`]: the watch stream, the outcome judge, the poll planner.
 //! - [`tasks`]: a service's tasks, which deployment each belongs to, stopped-task reasons.
@@ -99,6 +100,7 @@
 
 mod arn;
 mod aws;
+pub mod controller;
 pub mod deploy;
 mod digest;
 pub mod ecr;

@@ -253,6 +253,10 @@ impl NewRevision {
     /// The `RegisterTaskDefinition` call for the desired revision: every registrable field of
     /// the current one, with the changes; read-only fields (ARN, revision, status,
     /// requiresAttributes, compatibilities, registeredAt/By, …) are not sent.
+    // inferenceAccelerators is deprecated (Elastic Inference is retired), but a revision that
+    // has them keeps them: whether ECS still takes them is for ECS to say, not for a copy to
+    // decide silently.
+    #[allow(deprecated)]
     pub fn register_request(
         &self,
         ecs: &aws_sdk_ecs::Client,
