@@ -76,7 +76,11 @@ async fn prepare(
             [&describe_services, &describe_td, &register, &update]
         ),
         ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, no_rules()),
-        elb: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, no_rules()),
+        elb: mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            no_rules()
+        ),
     };
     let request = DeployRequest::new(
         ServiceRef::new("dev-cluster", "hello-ecs"),

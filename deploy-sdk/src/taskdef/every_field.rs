@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    Attribute, Compatibility, ContainerDefinition, EphemeralStorage, InferenceAccelerator,
-    IpcMode, KeyValuePair, NetworkMode, PidMode, ProxyConfiguration, ProxyConfigurationType,
+    Attribute, Compatibility, ContainerDefinition, EphemeralStorage, InferenceAccelerator, IpcMode,
+    KeyValuePair, NetworkMode, PidMode, ProxyConfiguration, ProxyConfigurationType,
     RuntimePlatform, Tag, TaskDefinition, TaskDefinitionPlacementConstraint,
     TaskDefinitionPlacementConstraintType, TaskDefinitionStatus, Volume,
 };
@@ -95,7 +95,12 @@ fn every_field_set() -> TaskDefinition {
             ProxyConfiguration::builder()
                 .r#type(ProxyConfigurationType::Appmesh)
                 .container_name("envoy")
-                .properties(KeyValuePair::builder().name("AppPorts").value("8080").build())
+                .properties(
+                    KeyValuePair::builder()
+                        .name("AppPorts")
+                        .value("8080")
+                        .build(),
+                )
                 .build()
                 .unwrap(),
         )
@@ -152,7 +157,10 @@ fn the_copy_carries_every_registrable_field() {
     let sent = fields(&format!("{:#?}", request.as_input()));
     let defined = fields(&format!("{definition:#?}"));
     // The parser sees the fields (18 and 26 in aws-sdk-ecs 1.157).
-    assert!(sent.len() >= 18 && defined.len() >= 26, "{sent:?} {defined:?}");
+    assert!(
+        sent.len() >= 18 && defined.len() >= 26,
+        "{sent:?} {defined:?}"
+    );
 
     for (name, value) in &defined {
         assert!(
