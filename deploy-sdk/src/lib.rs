@@ -23,7 +23,7 @@
 //! use deploy_sdk::rollout::{Outcome, RolloutEvent, WatchOptions};
 //! use deploy_sdk::service::ServiceRef;
 //! use deploy_sdk::taskdef::ContainerChanges;
-//! use deploy_sdk::verify::{Expectation, VerifyOptions, verify};
+//! use deploy_sdk::verify::{Expectation, ServiceFleet, VerifyOptions, discover_endpoint, verify};
 //! use deploy_sdk::{AwsOptions, Clients};
 //! use futures::StreamExt;
 //!
@@ -71,10 +71,15 @@
 //!     None => unreachable!("a watch always ends with an outcome or an error"),
 //! }
 //!
-//! // Prove it through the load balancer: 10 answers in a row from the new build.
-//! let url = deployer.discover_url(&request.service).await?;
+//! // Prove it through the load balancer: enough new answers in a row for the targets in
+//! // service, and target health showing no target of another deployment still in service.
+//! let endpoint = discover_endpoint(deployer.clients(), &request.service).await?;
 //! let expect = Expectation::header("x-app-version", "abc1234");
-//! let report = verify(&format!("{url}/hello/verify"), &expect, &VerifyOptions::default(), |_, _| {}).await?;
+//! let options = VerifyOptions { host: endpoint.host.clone(), ..VerifyOptions::default() };
+//! let mut fleet =
+//!     ServiceFleet::new(deployer.clients(), &request.service, &started.deployment_id).await?;
+//! let url = format!("{}/hello/verify", endpoint.url);
+//! let report = verify(&url, &expect, &options, &mut fleet, |_, _| {}).await?;
 //! println!("{}", report.into_result()?);
 //! # Ok(())
 //! # }
@@ -88,7 +93,8 @@
 //! - [`rollout`]: the watch stream, the outcome judge, the poll planner.
 //! - [`tasks`]: a service's tasks, which deployment each belongs to, stopped-task reasons.
 //! - [`targets`]: target health per deployment.
-//! - [`verify`]: polling through the load balancer, and finding its URL.
+//! - [`verify`]: proof through the load balancer (fresh connections, a streak scaled to the
+//!   targets in service, target health), and finding its URL and host name.
 //! - [`ecr`], [`image`], [`registry`]: ECR login and repositories, OCI images without Docker,
 //!   pushing them.
 //! - [`imagedefs`]: CodePipeline's `imagedefinitions.json`.

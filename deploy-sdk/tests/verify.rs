@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use deploy_sdk::service::ServiceRef;
 use deploy_sdk::verify::{
-    Answer, Expectation, SecondCounts, VerifyOptions, VerifyReport, discover_url, verify,
+    Answer, Expectation, Fleet, FleetHealth, FleetSource, SecondCounts, VerifyOptions,
+    VerifyReport, discover_url, verify,
 };
 use deploy_sdk::{AwsOptions, Clients, Error};
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
@@ -158,6 +159,22 @@ fn options(consecutive: u32, interval_ms: u64, timeout_ms: u64) -> VerifyOptions
         interval: Duration::from_millis(interval_ms),
         timeout: Duration::from_millis(timeout_ms),
         request_timeout: Duration::from_secs(2),
+        // One target (see `OneTarget`): the streak is K.
+        streak_per_target: 1,
+        ..VerifyOptions::default()
+    }
+}
+
+/// Target health of a service with one target, ours: these tests are about the answers.
+struct OneTarget;
+
+impl Fleet for OneTarget {
+    async fn observe(&mut self) -> deploy_sdk::Result<FleetHealth> {
+        Ok(FleetHealth {
+            source: FleetSource::TargetHealth,
+            in_service: 1,
+            others_in_service: 0,
+        })
     }
 }
 
@@ -175,7 +192,7 @@ async fn run(url: &str, expect: &Expectation, options: &VerifyOptions) -> (Verif
         answers: Vec::new(),
         totals: Vec::new(),
     };
-    let report = verify(url, expect, options, |answer, totals| {
+    let report = verify(url, expect, options, &mut OneTarget, |answer, totals| {
         seen.answers.push(answer.clone());
         seen.totals.push(*totals);
     })
@@ -568,13 +585,13 @@ async fn bad_input_is_refused_before_any_request() {
     let (server, url) = serve(&script).await;
     let fast = options(3, 2, 200);
 
-    let nothing = verify(&url, &Expectation::default(), &fast, |_, _| {}).await;
+    let nothing = verify(&url, &Expectation::default(), &fast, &mut OneTarget, |_, _| {}).await;
     assert!(
         matches!(&nothing, Err(Error::InvalidInput { problem, .. }) if problem.contains("nothing identifies the new build")),
         "{nothing:?}"
     );
     let no_scheme = url.trim_start_matches("http://").to_owned();
-    let bare = verify(&no_scheme, &header_expectation(), &fast, |_, _| {}).await;
+    let bare = verify(&no_scheme, &header_expectation(), &fast, &mut OneTarget, |_, _| {}).await;
     assert!(matches!(bare, Err(Error::InvalidInput { .. })), "{bare:?}");
     assert_eq!(received(&server).await, 0);
 }
@@ -1165,7 +1182,13 @@ async fn zero_consecutive_answers_prove_nothing() {
     let script = Script::new([vec![status(503)]], Tail::RepeatLast);
     let (server, url) = serve(&script).await;
 
-    let zero = verify(&url, &header_expectation(), &options(0, 2, 200), |_, _| {}).await;
+    let zero = verify(
+        &url,
+        &header_expectation(),
+        &options(0, 2, 200),
+        &mut OneTarget,
+        |_, _| {},
+    ).await;
 
     assert!(
         matches!(&zero, Err(Error::InvalidInput { problem, .. }) if problem.contains("at least 1")),
