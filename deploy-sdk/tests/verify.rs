@@ -15,7 +15,7 @@ use std::time::Duration;
 use deploy_sdk::service::ServiceRef;
 use deploy_sdk::verify::{
     Answer, Expectation, Fleet, FleetHealth, FleetSource, SecondCounts, VerifyOptions,
-    VerifyReport, discover_url, verify,
+    VerifyReport, discover_endpoint, discover_url, verify,
 };
 use deploy_sdk::{AwsOptions, Clients, Error};
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
@@ -1018,6 +1018,48 @@ async fn discovers_the_listener_whose_rule_forwards_to_the_service() {
     let url = discover_url(&aws.clients().await, &hello_service()).await;
 
     assert_eq!(url.unwrap(), format!("http://{DNS}"), "port 80, not 8080");
+}
+
+/// A host-header rule (wildcard first, then a literal name) with a path, both in the
+/// `Values` of old and in `HostHeaderConfig`, as ELBv2 returns them.
+fn host_rule(listener: &str, priority: u32, hosts: &[&str], actions: &str) -> String {
+    let values: String = hosts.iter().map(|h| format!("<member>{h}</member>")).collect();
+    format!(
+        "      <member><RuleArn>{}</RuleArn><Priority>{priority}</Priority>\
+         <Conditions><member><Field>host-header</Field><Values>{values}</Values>\
+         <HostHeaderConfig><Values>{values}</Values></HostHeaderConfig></member>\
+         <member><Field>path-pattern</Field><Values><member>/hello/*</member></Values></member></Conditions>\
+         <Actions>{actions}</Actions><IsDefault>false</IsDefault></member>\n",
+        listener.replace(":listener/", ":listener-rule/") + &format!("/{priority:016x}")
+    )
+}
+
+#[tokio::test]
+async fn an_https_listener_with_a_host_rule_gives_the_host_name_to_send() {
+    let aws = Aws::start().await;
+    aws.service(ecs_target_group(TG)).await;
+    aws.target_group(&[LB]).await;
+    aws.load_balancer(1).await;
+    let https = listener_arn("0467ef3c8400ae65");
+    aws.listeners(&[listener(&https, "HTTPS", 443, &fixed_404())], 1)
+        .await;
+    aws.rules(
+        &https,
+        &[
+            host_rule(&https, 5, &["billing.example.com"], &forward(OTHER_TG)),
+            host_rule(&https, 10, &["*.hello.example.com", "hello.example.com"], &forward(TG)),
+            default_rule(&https, &fixed_404()),
+        ],
+        1,
+    )
+    .await;
+
+    let endpoint = discover_endpoint(&aws.clients().await, &hello_service())
+        .await
+        .unwrap();
+
+    assert_eq!(endpoint.url, format!("https://{DNS}"));
+    assert_eq!(endpoint.host.as_deref(), Some("hello.example.com"));
 }
 
 #[tokio::test]
