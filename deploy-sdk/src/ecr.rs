@@ -55,12 +55,10 @@ pub async fn registry_auth(ecr: &aws_sdk_ecr::Client) -> Result<RegistryAuth> {
         });
     }
     // The token of the first authorizationData, as the interceptor kept it.
-    let token = tokens
-        .take()
-        .into_iter()
-        .next()
-        .flatten()
-        .ok_or_else(|| Error::incomplete_answer(ACTION, "no authorizationToken in the answer"))?;
+    let token =
+        tokens.take().into_iter().next().flatten().ok_or_else(|| {
+            Error::incomplete_answer(ACTION, "no authorizationToken in the answer")
+        })?;
     let password = password_of(token.expose()).ok_or_else(|| Error::Registry {
         registry: registry.clone(),
         message: "the authorization token is not base64 of USER:PASSWORD".into(),

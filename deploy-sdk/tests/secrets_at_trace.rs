@@ -109,9 +109,10 @@ async fn registry(bearer: bool) -> MockServer {
         Mock::given(method("GET"))
             .and(path("/token"))
             .and(header("authorization", basic.as_str()))
-            .respond_with(ResponseTemplate::new(200).set_body_json(
-                serde_json::json!({ "token": BEARER, "expires_in": 300 }),
-            ))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({ "token": BEARER, "expires_in": 300 })),
+            )
             .mount(&server)
             .await;
         format!("Bearer {BEARER}")
@@ -175,7 +176,10 @@ async fn push_with(login: &RegistryLogin, bearer: bool, logs: &Logs) {
     assert!(sent(&b64(&format!("AWS:{PASSWORD}"))), "the login was sent");
     assert!(!bearer || sent(BEARER), "the bearer token was used");
     let logged = logs.take();
-    assert!(logged.contains("Pushing image") || logged.contains("push manifest"), "{logged}");
+    assert!(
+        logged.contains("Pushing image") || logged.contains("push manifest"),
+        "{logged}"
+    );
     assert_no_secret(&format!("the push's logs (bearer={bearer})"), &logged);
 }
 
@@ -215,7 +219,10 @@ fn the_ecr_password_never_reaches_trace_logs() {
             "{auth:?} {auth:#?} {:?} {} {:?}",
             auth.login, auth.login.password, auth.login.password
         );
-        assert_no_secret("Debug/Display of RegistryAuth, RegistryLogin, Secret", &printed);
+        assert_no_secret(
+            "Debug/Display of RegistryAuth, RegistryLogin, Secret",
+            &printed,
+        );
 
         push_with(&auth.login, false, &logs).await;
         push_with(&auth.login, true, &logs).await;

@@ -585,13 +585,27 @@ async fn bad_input_is_refused_before_any_request() {
     let (server, url) = serve(&script).await;
     let fast = options(3, 2, 200);
 
-    let nothing = verify(&url, &Expectation::default(), &fast, &mut OneTarget, |_, _| {}).await;
+    let nothing = verify(
+        &url,
+        &Expectation::default(),
+        &fast,
+        &mut OneTarget,
+        |_, _| {},
+    )
+    .await;
     assert!(
         matches!(&nothing, Err(Error::InvalidInput { problem, .. }) if problem.contains("nothing identifies the new build")),
         "{nothing:?}"
     );
     let no_scheme = url.trim_start_matches("http://").to_owned();
-    let bare = verify(&no_scheme, &header_expectation(), &fast, &mut OneTarget, |_, _| {}).await;
+    let bare = verify(
+        &no_scheme,
+        &header_expectation(),
+        &fast,
+        &mut OneTarget,
+        |_, _| {},
+    )
+    .await;
     assert!(matches!(bare, Err(Error::InvalidInput { .. })), "{bare:?}");
     assert_eq!(received(&server).await, 0);
 }
@@ -1023,7 +1037,10 @@ async fn discovers_the_listener_whose_rule_forwards_to_the_service() {
 /// A host-header rule (wildcard first, then a literal name) with a path, both in the
 /// `Values` of old and in `HostHeaderConfig`, as ELBv2 returns them.
 fn host_rule(listener: &str, priority: u32, hosts: &[&str], actions: &str) -> String {
-    let values: String = hosts.iter().map(|h| format!("<member>{h}</member>")).collect();
+    let values: String = hosts
+        .iter()
+        .map(|h| format!("<member>{h}</member>"))
+        .collect();
     format!(
         "      <member><RuleArn>{}</RuleArn><Priority>{priority}</Priority>\
          <Conditions><member><Field>host-header</Field><Values>{values}</Values>\
@@ -1047,7 +1064,12 @@ async fn an_https_listener_with_a_host_rule_gives_the_host_name_to_send() {
         &https,
         &[
             host_rule(&https, 5, &["billing.example.com"], &forward(OTHER_TG)),
-            host_rule(&https, 10, &["*.hello.example.com", "hello.example.com"], &forward(TG)),
+            host_rule(
+                &https,
+                10,
+                &["*.hello.example.com", "hello.example.com"],
+                &forward(TG),
+            ),
             default_rule(&https, &fixed_404()),
         ],
         1,
@@ -1230,7 +1252,8 @@ async fn zero_consecutive_answers_prove_nothing() {
         &options(0, 2, 200),
         &mut OneTarget,
         |_, _| {},
-    ).await;
+    )
+    .await;
 
     assert!(
         matches!(&zero, Err(Error::InvalidInput { problem, .. }) if problem.contains("at least 1")),

@@ -100,8 +100,8 @@ struct Mocked {
 
 fn mocked(world: &Arc<Mutex<World>>) -> Mocked {
     let w = world.clone();
-    let describe_services = mock!(aws_sdk_ecs::Client::describe_services).then_compute_output(
-        move |_| {
+    let describe_services =
+        mock!(aws_sdk_ecs::Client::describe_services).then_compute_output(move |_| {
             let w = w.lock().unwrap();
             let lb = LoadBalancer::builder()
                 .target_group_arn(TG)
@@ -115,21 +115,28 @@ fn mocked(world: &Arc<Mutex<World>>) -> Mocked {
                 .set_deployments(Some(w.deployments.clone()))
                 .build();
             DescribeServicesOutput::builder().services(service).build()
-        },
-    );
+        });
     let w = world.clone();
     let list_tasks = mock!(aws_sdk_ecs::Client::list_tasks).then_compute_output(move |_| {
         let w = w.lock().unwrap();
         let arns = w.tasks.iter().map(|t| t.task_arn().unwrap().to_owned());
-        ListTasksOutput::builder().set_task_arns(Some(arns.collect())).build()
+        ListTasksOutput::builder()
+            .set_task_arns(Some(arns.collect()))
+            .build()
     });
     let w = world.clone();
-    let describe_tasks = mock!(aws_sdk_ecs::Client::describe_tasks).then_compute_output(move |req| {
-        let w = w.lock().unwrap();
-        let asked = req.tasks();
-        let tasks = w.tasks.iter().filter(|t| asked.iter().any(|a| Some(a.as_str()) == t.task_arn()));
-        DescribeTasksOutput::builder().set_tasks(Some(tasks.cloned().collect())).build()
-    });
+    let describe_tasks =
+        mock!(aws_sdk_ecs::Client::describe_tasks).then_compute_output(move |req| {
+            let w = w.lock().unwrap();
+            let asked = req.tasks();
+            let tasks = w
+                .tasks
+                .iter()
+                .filter(|t| asked.iter().any(|a| Some(a.as_str()) == t.task_arn()));
+            DescribeTasksOutput::builder()
+                .set_tasks(Some(tasks.cloned().collect()))
+                .build()
+        });
     let instances = mock!(aws_sdk_ecs::Client::describe_container_instances).then_output(|| {
         DescribeContainerInstancesOutput::builder()
             .container_instances(
@@ -199,7 +206,9 @@ async fn awsvpc_targets_of_another_deployment_count_until_they_drain() {
         ..World::default()
     }));
     let aws = mocked(&world);
-    let mut fleet = ServiceFleet::new(&aws.clients, &service(), OURS).await.unwrap();
+    let mut fleet = ServiceFleet::new(&aws.clients, &service(), OURS)
+        .await
+        .unwrap();
 
     let first = fleet.observe().await.unwrap();
     assert_eq!(first, health(FleetSource::TargetHealth, 4, 1));
@@ -214,10 +223,18 @@ async fn awsvpc_targets_of_another_deployment_count_until_they_drain() {
     let second = fleet.observe().await.unwrap();
     assert_eq!(second, health(FleetSource::TargetHealth, 3, 0));
     assert_eq!(aws.target_health.num_calls(), 2);
-    assert_eq!(aws.describe_tasks.num_calls(), 1, "known tasks are not described again");
+    assert_eq!(
+        aws.describe_tasks.num_calls(),
+        1,
+        "known tasks are not described again"
+    );
 
     // A target no task explains is not taken for ours.
-    world.lock().unwrap().targets.push(target("10.0.1.50", 8080, S::Healthy));
+    world
+        .lock()
+        .unwrap()
+        .targets
+        .push(target("10.0.1.50", 8080, S::Healthy));
     assert_eq!(
         fleet.observe().await.unwrap(),
         health(FleetSource::TargetHealth, 4, 1)
@@ -241,7 +258,9 @@ async fn instance_targets_match_by_instance_id_and_host_port() {
         ..World::default()
     }));
     let aws = mocked(&world);
-    let mut fleet = ServiceFleet::new(&aws.clients, &service(), OURS).await.unwrap();
+    let mut fleet = ServiceFleet::new(&aws.clients, &service(), OURS)
+        .await
+        .unwrap();
 
     assert_eq!(
         fleet.observe().await.unwrap(),
@@ -262,7 +281,9 @@ async fn without_a_target_group_the_deployment_table_is_read() {
         ..World::default()
     }));
     let aws = mocked(&world);
-    let mut fleet = ServiceFleet::new(&aws.clients, &service(), OURS).await.unwrap();
+    let mut fleet = ServiceFleet::new(&aws.clients, &service(), OURS)
+        .await
+        .unwrap();
 
     assert_eq!(
         fleet.observe().await.unwrap(),
@@ -283,22 +304,23 @@ async fn denied_target_health_is_an_error_that_names_the_action() {
         ..World::default()
     }));
     let mut aws = mocked(&world);
-    let denied = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health).then_error(
-        || {
+    let denied =
+        mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health).then_error(|| {
             DescribeTargetHealthError::generic(
                 ErrorMetadata::builder()
                     .code("AccessDenied")
                     .message("not authorized")
                     .build(),
             )
-        },
-    );
+        });
     aws.clients.elb = mock_client!(
         aws_sdk_elasticloadbalancingv2,
         RuleMode::MatchAny,
         [&denied]
     );
-    let mut fleet = ServiceFleet::new(&aws.clients, &service(), OURS).await.unwrap();
+    let mut fleet = ServiceFleet::new(&aws.clients, &service(), OURS)
+        .await
+        .unwrap();
 
     let err = fleet.observe().await.unwrap_err();
 

@@ -65,9 +65,13 @@ async fn run<F: Fleet>(
     fleet: &mut F,
 ) -> (VerifyReport, Vec<Answer>) {
     let mut answers = Vec::new();
-    let report = verify(url, &expect(), options, fleet, |answer, _: &SecondCounts| {
-        answers.push(answer.clone())
-    })
+    let report = verify(
+        url,
+        &expect(),
+        options,
+        fleet,
+        |answer, _: &SecondCounts| answers.push(answer.clone()),
+    )
     .await
     .expect("verify runs");
     (report, answers)
@@ -132,11 +136,13 @@ impl Fleet for NlbTargets {
 
 /// Three tasks of the new build and, last, one of the old.
 async fn four_tasks() -> (Vec<MockServer>, Vec<String>) {
-    let servers = vec![task(NEW).await, task(NEW).await, task(NEW).await, task(OLD).await];
-    let addresses = servers
-        .iter()
-        .map(|s| s.address().to_string())
-        .collect();
+    let servers = vec![
+        task(NEW).await,
+        task(NEW).await,
+        task(NEW).await,
+        task(OLD).await,
+    ];
+    let addresses = servers.iter().map(|s| s.address().to_string()).collect();
     (servers, addresses)
 }
 
@@ -151,7 +157,11 @@ async fn a_pooled_connection_sees_one_target_and_would_have_passed() {
         assert_eq!(answer.headers()[VERSION_HEADER], NEW);
         answer.bytes().await.unwrap();
     }
-    assert_eq!(lb.connections.load(Ordering::SeqCst), 1, "one keep-alive connection");
+    assert_eq!(
+        lb.connections.load(Ordering::SeqCst),
+        1,
+        "one keep-alive connection"
+    );
 }
 
 #[tokio::test]
@@ -179,10 +189,7 @@ async fn four_targets_with_one_straggler_are_never_verified_while_it_answers() {
         assert_eq!(*answer == old, straggler_turn, "answer {n}: {answer:?}");
     }
     assert_eq!(report.longest_streak, 12);
-    assert_eq!(
-        report.target_health.map(|h| h.others_in_service),
-        Some(0)
-    );
+    assert_eq!(report.target_health.map(|h| h.others_in_service), Some(0));
     let text = report.to_string();
     assert!(
         text.contains("12 in a row required for 4 targets in service"),
@@ -311,7 +318,10 @@ async fn target_health_that_fails_is_retried_or_ends_verification() {
         error: denied,
     };
     let result = verify(&url, &expect(), &options, &mut denied, |_, _| {}).await;
-    assert!(matches!(result, Err(Error::AccessDenied { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::AccessDenied { .. })),
+        "{result:?}"
+    );
 }
 
 // ---------- the streak ----------
@@ -360,7 +370,11 @@ async fn the_streak_scales_with_the_targets_in_service() {
     assert!(report.converged, "{report}");
     assert_eq!((report.required, report.targets), (24, 8));
     assert_eq!(seen.len(), 42 + 24);
-    assert!(report.to_string().contains("24 in a row required for 8 targets"));
+    assert!(
+        report
+            .to_string()
+            .contains("24 in a row required for 8 targets")
+    );
 }
 
 // ---------- the body cap ----------
@@ -398,9 +412,15 @@ async fn text_past_the_body_cap_is_not_read() {
     let greeting = Expectation::body("G'day");
     let url = server.uri();
 
-    let capped = verify(&url, &greeting, &first_answer_decides(), &mut Ours, |_, _| {})
-        .await
-        .unwrap();
+    let capped = verify(
+        &url,
+        &greeting,
+        &first_answer_decides(),
+        &mut Ours,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     let larger = VerifyOptions {
         max_body_bytes: 128 * 1024,
         ..first_answer_decides()
@@ -446,9 +466,15 @@ async fn endless_answer() -> (String, tokio::sync::oneshot::Receiver<usize>) {
 async fn a_body_that_never_ends_is_read_up_to_the_cap_only() {
     let (url, written) = endless_answer().await;
 
-    let report = verify(&url, &expect(), &first_answer_decides(), &mut Ours, |_, _| {})
-        .await
-        .unwrap();
+    let report = verify(
+        &url,
+        &expect(),
+        &first_answer_decides(),
+        &mut Ours,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
 
     assert!(report.converged, "{report}");
     let written = tokio::time::timeout(NO_TIMEOUT, written)
@@ -485,19 +511,26 @@ async fn the_host_name_is_sent_while_connecting_to_the_address() {
     let with_host = verify(&url, &expect(), &named, &mut Ours, |_, _| {})
         .await
         .unwrap();
-    let without = verify(&url, &expect(), &first_answer_decides(), &mut Ours, |_, _| {})
-        .await
-        .unwrap();
+    let without = verify(
+        &url,
+        &expect(),
+        &first_answer_decides(),
+        &mut Ours,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
 
     assert!(with_host.converged, "{with_host}");
     assert_eq!(with_host.host.as_deref(), Some("hello.example.com"));
     assert!(with_host.to_string().contains("host hello.example.com"));
-    assert!(!without.converged && without.errors.contains_key("HTTP 404"), "{without}");
+    assert!(
+        !without.converged && without.errors.contains_key("HTTP 404"),
+        "{without}"
+    );
     let requests = server.received_requests().await.unwrap();
     assert!(
-        requests
-            .iter()
-            .all(|r| r.headers["connection"] == "close"),
+        requests.iter().all(|r| r.headers["connection"] == "close"),
         "a connection per request"
     );
 }

@@ -232,11 +232,11 @@ mod tests {
             rule_host(&[path.clone(), hosts(&["*.example.com", "api.example.com"])]).as_deref(),
             Some("api.example.com")
         );
+        assert_eq!(rule_host(&[legacy]).as_deref(), Some("hello.example.com"));
         assert_eq!(
-            rule_host(&[legacy]).as_deref(),
-            Some("hello.example.com")
+            rule_host(&[hosts(&["*.example.com", "h?.example.com"])]),
+            None
         );
-        assert_eq!(rule_host(&[hosts(&["*.example.com", "h?.example.com"])]), None);
         assert_eq!(rule_host(&[path]), None);
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 
 use aws_sdk_ecs::types::{DesiredStatus, Task};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
@@ -46,11 +47,7 @@ impl fmt::Display for FleetHealth {
         };
         match self.others_in_service {
             0 => write!(f, "{} {what}, none of another deployment", self.in_service),
-            n => write!(
-                f,
-                "{n} of {} {what} of another deployment",
-                self.in_service
-            ),
+            n => write!(f, "{n} of {} {what} of another deployment", self.in_service),
         }
     }
 }
@@ -117,7 +114,11 @@ impl ServiceFleet {
             }
         }
         if in_service.iter().any(|t| !self.is_ours(t)) {
-            self.learn_tasks().await?;
+            // Instance targets (EC2) are named by instance id, not address.
+            let by_instance = in_service
+                .iter()
+                .any(|(id, _)| id.parse::<IpAddr>().is_err());
+            self.learn_tasks(by_instance).await?;
         }
         let others = in_service.iter().filter(|t| !self.is_ours(t)).count();
         Ok(FleetHealth {
@@ -132,8 +133,8 @@ impl ServiceFleet {
     }
 
     /// Describes the service's running tasks not looked at yet; keeps the target keys of the
-    /// deployment's.
-    async fn learn_tasks(&mut self) -> Result<()> {
+    /// deployment's (with their EC2 instance ids when `by_instance`).
+    async fn learn_tasks(&mut self, by_instance: bool) -> Result<()> {
         let ecs = &self.clients.ecs;
         let arns = list_tasks(ecs, &self.service, DesiredStatus::Running).await?;
         let new: Vec<String> = arns
@@ -152,7 +153,7 @@ impl ServiceFleet {
             if !keys.is_empty() {
                 self.looked_at.insert(arn.to_owned());
             }
-            if let Some(instance) = task.container_instance_arn() {
+            if let Some(instance) = task.container_instance_arn().filter(|_| by_instance) {
                 let ports = keys.iter().filter_map(|(_, port)| *port);
                 on_instances.extend(ports.map(|port| (instance.to_owned(), port)));
             }
@@ -221,10 +222,7 @@ impl Fleet for ServiceFleet {
 /// as in service: better to wait than to prove too much.
 fn gets_requests(state: Option<&TargetHealthStateEnum>) -> bool {
     use TargetHealthStateEnum as S;
-    !matches!(
-        state,
-        Some(S::Draining | S::UnhealthyDraining | S::Unused)
-    )
+    !matches!(state, Some(S::Draining | S::UnhealthyDraining | S::Unused))
 }
 
 /// The target keys of a task: its `awsvpc` addresses, and its host ports with their bind
