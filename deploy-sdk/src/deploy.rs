@@ -59,6 +59,7 @@ impl Prepared {
         current: CurrentRevision,
         request: &DeployRequest,
     ) -> Result<Prepared> {
+        crate::controller::check(&service, &request.service)?;
         let revision = NewRevision::plan(current, &request.changes)?;
         let registers = revision.is_change() || request.force_register;
         let updates = registers || request.update != UpdateOptions::default();
@@ -169,6 +170,7 @@ impl Deployer {
     /// nothing; fails early on a missing cluster, service or container.
     pub async fn prepare(&self, request: &DeployRequest) -> Result<Prepared> {
         let service = service::describe_service(&self.clients.ecs, &request.service).await?;
+        crate::controller::check(&service, &request.service)?;
         let current_arn = service.task_definition().ok_or_else(|| {
             Error::incomplete_answer(
                 "ecs:DescribeServices",

@@ -9,6 +9,8 @@ use crate::Secret;
 use crate::error::{Error, Result};
 use crate::image::RegistryLogin;
 
+mod token;
+
 /// What a registry client needs to push to ECR.
 #[derive(Debug, Clone)]
 pub struct RegistryAuth {
@@ -21,13 +23,18 @@ pub struct RegistryAuth {
 }
 
 /// `GetAuthorizationToken`: the registry host and a login for it. The password is a
-/// [`Secret`]: it never appears in Debug output, logs or errors.
+/// [`Secret`]: it never appears in Debug output, logs or errors — not even in the SDK's own
+/// trace-level logs, as the token is taken out of the answer before the SDK reads it.
 pub async fn registry_auth(ecr: &aws_sdk_ecr::Client) -> Result<RegistryAuth> {
+    const ACTION: &str = "ecr:GetAuthorizationToken";
+    let tokens = token::Tokens::default();
     let out = ecr
         .get_authorization_token()
+        .customize()
+        .interceptor(token::HideTokens::new(tokens.clone()))
         .send()
         .await
-        .map_err(|e| Error::from_sdk("ecr:GetAuthorizationToken", e))?;
+        .map_err(|e| Error::from_sdk(ACTION, e))?;
     let data = out
         .authorization_data()
         .first()
@@ -47,26 +54,36 @@ pub async fn registry_auth(ecr: &aws_sdk_ecr::Client) -> Result<RegistryAuth> {
             message: "GetAuthorizationToken returned no proxyEndpoint".into(),
         });
     }
-    // base64("AWS:" + password). Errors below never include the token.
-    let malformed = || Error::Registry {
+    // The token of the first authorizationData, as the interceptor kept it.
+    let token =
+        tokens.take().into_iter().next().flatten().ok_or_else(|| {
+            Error::incomplete_answer(ACTION, "no authorizationToken in the answer")
+        })?;
+    let password = password_of(token.expose()).ok_or_else(|| Error::Registry {
         registry: registry.clone(),
         message: "the authorization token is not base64 of USER:PASSWORD".into(),
-    };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(data.authorization_token().unwrap_or_default())
-        .map_err(|_| malformed())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (username, password) = decoded.split_once(':').ok_or_else(malformed)?;
+    })?;
     Ok(RegistryAuth {
         registry: registry.clone(),
         login: RegistryLogin {
-            username: username.to_owned(),
-            password: Secret::new(password),
+            username: password.0,
+            password: password.1,
         },
         expires_at: data
             .expires_at()
             .and_then(|t| SystemTime::try_from(*t).ok()),
     })
+}
+
+/// The user and password in a token, base64("AWS:" + password). Errors never include the
+/// token, so this says only whether it could be read.
+fn password_of(token: &str) -> Option<(String, Secret)> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (username, password) = decoded.split_once(':')?;
+    Some((username.to_owned(), Secret::new(password)))
 }
 
 /// A repository, as ECR describes it.

@@ -50,6 +50,16 @@ pub enum Error {
         status: String,
     },
 
+    /// The service is rolled by CodeDeploy or by an EXTERNAL controller, not by ECS rolling
+    /// updates: refused before anything is registered (see [`crate::controller`]).
+    #[error("{}", crate::controller::refusal(service, controller))]
+    UnsupportedDeploymentController {
+        /// The service (`cluster/service`).
+        service: String,
+        /// Its `deploymentController.type`: `CODE_DEPLOY`, `EXTERNAL` or a newer one.
+        controller: String,
+    },
+
     /// A container named in an image change is not in the task definition.
     #[error(
         "container {container:?} is not in task definition {task_definition}; it has: {}",

@@ -23,7 +23,7 @@
 //! use deploy_sdk::rollout::{Outcome, RolloutEvent, WatchOptions};
 //! use deploy_sdk::service::ServiceRef;
 //! use deploy_sdk::taskdef::ContainerChanges;
-//! use deploy_sdk::verify::{Expectation, VerifyOptions, verify};
+//! use deploy_sdk::verify::{Expectation, ServiceFleet, VerifyOptions, discover_endpoint, verify};
 //! use deploy_sdk::{AwsOptions, Clients};
 //! use futures::StreamExt;
 //!
@@ -71,10 +71,15 @@
 //!     None => unreachable!("a watch always ends with an outcome or an error"),
 //! }
 //!
-//! // Prove it through the load balancer: 10 answers in a row from the new build.
-//! let url = deployer.discover_url(&request.service).await?;
+//! // Prove it through the load balancer: enough new answers in a row for the targets in
+//! // service, and target health showing no target of another deployment still in service.
+//! let endpoint = discover_endpoint(deployer.clients(), &request.service).await?;
 //! let expect = Expectation::header("x-app-version", "abc1234");
-//! let report = verify(&format!("{url}/hello/verify"), &expect, &VerifyOptions::default(), |_, _| {}).await?;
+//! let options = VerifyOptions { host: endpoint.host.clone(), ..VerifyOptions::default() };
+//! let mut fleet =
+//!     ServiceFleet::new(deployer.clients(), &request.service, &started.deployment_id).await?;
+//! let url = format!("{}/hello/verify", endpoint.url);
+//! let report = verify(&url, &expect, &options, &mut fleet, |_, _| {}).await?;
 //! println!("{}", report.into_result()?);
 //! # Ok(())
 //! # }
@@ -83,11 +88,13 @@
 //! ## Pieces
 //! - [`taskdef`]: the new revision (copies every registrable field, swaps images, sets env,
 //!   skips registering when nothing changes).
+//! - [`controller`]: refuses CodeDeploy and EXTERNAL services before anything is registered.
 //! - [`service`]: `DescribeServices`, the deployment table, `UpdateService`.
 //! - [`rollout`]: the watch stream, the outcome judge, the poll planner.
 //! - [`tasks`]: a service's tasks, which deployment each belongs to, stopped-task reasons.
 //! - [`targets`]: target health per deployment.
-//! - [`verify`]: polling through the load balancer, and finding its URL.
+//! - [`verify`]: proof through the load balancer (fresh connections, a streak scaled to the
+//!   targets in service, target health), and finding its URL and host name.
 //! - [`ecr`], [`image`], [`registry`]: ECR login and repositories, OCI images without Docker,
 //!   pushing them.
 //! - [`imagedefs`]: CodePipeline's `imagedefinitions.json`.
@@ -99,6 +106,7 @@
 
 mod arn;
 mod aws;
+pub mod controller;
 pub mod deploy;
 mod digest;
 pub mod ecr;
@@ -115,6 +123,6 @@ pub mod taskdef;
 pub mod tasks;
 pub mod verify;
 
-pub use aws::{AwsOptions, Clients, MAX_ATTEMPTS, load_sdk_config};
+pub use aws::{AwsOptions, AwsTimeouts, Clients, MAX_ATTEMPTS, load_sdk_config};
 pub use error::{Error, Result};
 pub use secret::Secret;

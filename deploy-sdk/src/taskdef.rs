@@ -253,6 +253,10 @@ impl NewRevision {
     /// The `RegisterTaskDefinition` call for the desired revision: every registrable field of
     /// the current one, with the changes; read-only fields (ARN, revision, status,
     /// requiresAttributes, compatibilities, registeredAt/By, …) are not sent.
+    // inferenceAccelerators is deprecated (Elastic Inference is retired), but a revision that
+    // has them keeps them: whether ECS still takes them is for ECS to say, not for a copy to
+    // decide silently.
+    #[allow(deprecated)]
     pub fn register_request(
         &self,
         ecs: &aws_sdk_ecs::Client,
@@ -273,6 +277,7 @@ impl NewRevision {
             .set_pid_mode(td.pid_mode.clone())
             .set_ipc_mode(td.ipc_mode.clone())
             .set_proxy_configuration(td.proxy_configuration.clone())
+            .set_inference_accelerators(list(td.inference_accelerators()))
             .set_ephemeral_storage(td.ephemeral_storage.clone())
             .set_runtime_platform(td.runtime_platform.clone())
             .set_enable_fault_injection(td.enable_fault_injection)
@@ -301,6 +306,9 @@ impl NewRevision {
 fn list<T: Clone>(items: &[T]) -> Option<Vec<T>> {
     (!items.is_empty()).then(|| items.to_vec())
 }
+
+#[cfg(test)]
+mod every_field;
 
 #[cfg(test)]
 mod tests {

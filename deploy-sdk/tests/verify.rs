@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use deploy_sdk::service::ServiceRef;
 use deploy_sdk::verify::{
-    Answer, Expectation, SecondCounts, VerifyOptions, VerifyReport, discover_url, verify,
+    Answer, Expectation, Fleet, FleetHealth, FleetSource, SecondCounts, VerifyOptions,
+    VerifyReport, discover_endpoint, discover_url, verify,
 };
 use deploy_sdk::{AwsOptions, Clients, Error};
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
@@ -158,6 +159,22 @@ fn options(consecutive: u32, interval_ms: u64, timeout_ms: u64) -> VerifyOptions
         interval: Duration::from_millis(interval_ms),
         timeout: Duration::from_millis(timeout_ms),
         request_timeout: Duration::from_secs(2),
+        // One target (see `OneTarget`): the streak is K.
+        streak_per_target: 1,
+        ..VerifyOptions::default()
+    }
+}
+
+/// Target health of a service with one target, ours: these tests are about the answers.
+struct OneTarget;
+
+impl Fleet for OneTarget {
+    async fn observe(&mut self) -> deploy_sdk::Result<FleetHealth> {
+        Ok(FleetHealth {
+            source: FleetSource::TargetHealth,
+            in_service: 1,
+            others_in_service: 0,
+        })
     }
 }
 
@@ -175,7 +192,7 @@ async fn run(url: &str, expect: &Expectation, options: &VerifyOptions) -> (Verif
         answers: Vec::new(),
         totals: Vec::new(),
     };
-    let report = verify(url, expect, options, |answer, totals| {
+    let report = verify(url, expect, options, &mut OneTarget, |answer, totals| {
         seen.answers.push(answer.clone());
         seen.totals.push(*totals);
     })
@@ -568,13 +585,27 @@ async fn bad_input_is_refused_before_any_request() {
     let (server, url) = serve(&script).await;
     let fast = options(3, 2, 200);
 
-    let nothing = verify(&url, &Expectation::default(), &fast, |_, _| {}).await;
+    let nothing = verify(
+        &url,
+        &Expectation::default(),
+        &fast,
+        &mut OneTarget,
+        |_, _| {},
+    )
+    .await;
     assert!(
         matches!(&nothing, Err(Error::InvalidInput { problem, .. }) if problem.contains("nothing identifies the new build")),
         "{nothing:?}"
     );
     let no_scheme = url.trim_start_matches("http://").to_owned();
-    let bare = verify(&no_scheme, &header_expectation(), &fast, |_, _| {}).await;
+    let bare = verify(
+        &no_scheme,
+        &header_expectation(),
+        &fast,
+        &mut OneTarget,
+        |_, _| {},
+    )
+    .await;
     assert!(matches!(bare, Err(Error::InvalidInput { .. })), "{bare:?}");
     assert_eq!(received(&server).await, 0);
 }
@@ -1003,6 +1034,56 @@ async fn discovers_the_listener_whose_rule_forwards_to_the_service() {
     assert_eq!(url.unwrap(), format!("http://{DNS}"), "port 80, not 8080");
 }
 
+/// A host-header rule (wildcard first, then a literal name) with a path, both in the
+/// `Values` of old and in `HostHeaderConfig`, as ELBv2 returns them.
+fn host_rule(listener: &str, priority: u32, hosts: &[&str], actions: &str) -> String {
+    let values: String = hosts
+        .iter()
+        .map(|h| format!("<member>{h}</member>"))
+        .collect();
+    format!(
+        "      <member><RuleArn>{}</RuleArn><Priority>{priority}</Priority>\
+         <Conditions><member><Field>host-header</Field><Values>{values}</Values>\
+         <HostHeaderConfig><Values>{values}</Values></HostHeaderConfig></member>\
+         <member><Field>path-pattern</Field><Values><member>/hello/*</member></Values></member></Conditions>\
+         <Actions>{actions}</Actions><IsDefault>false</IsDefault></member>\n",
+        listener.replace(":listener/", ":listener-rule/") + &format!("/{priority:016x}")
+    )
+}
+
+#[tokio::test]
+async fn an_https_listener_with_a_host_rule_gives_the_host_name_to_send() {
+    let aws = Aws::start().await;
+    aws.service(ecs_target_group(TG)).await;
+    aws.target_group(&[LB]).await;
+    aws.load_balancer(1).await;
+    let https = listener_arn("0467ef3c8400ae65");
+    aws.listeners(&[listener(&https, "HTTPS", 443, &fixed_404())], 1)
+        .await;
+    aws.rules(
+        &https,
+        &[
+            host_rule(&https, 5, &["billing.example.com"], &forward(OTHER_TG)),
+            host_rule(
+                &https,
+                10,
+                &["*.hello.example.com", "hello.example.com"],
+                &forward(TG),
+            ),
+            default_rule(&https, &fixed_404()),
+        ],
+        1,
+    )
+    .await;
+
+    let endpoint = discover_endpoint(&aws.clients().await, &hello_service())
+        .await
+        .unwrap();
+
+    assert_eq!(endpoint.url, format!("https://{DNS}"));
+    assert_eq!(endpoint.host.as_deref(), Some("hello.example.com"));
+}
+
 #[tokio::test]
 async fn a_listener_on_another_port_keeps_its_port() {
     let aws = Aws::start().await;
@@ -1165,7 +1246,14 @@ async fn zero_consecutive_answers_prove_nothing() {
     let script = Script::new([vec![status(503)]], Tail::RepeatLast);
     let (server, url) = serve(&script).await;
 
-    let zero = verify(&url, &header_expectation(), &options(0, 2, 200), |_, _| {}).await;
+    let zero = verify(
+        &url,
+        &header_expectation(),
+        &options(0, 2, 200),
+        &mut OneTarget,
+        |_, _| {},
+    )
+    .await;
 
     assert!(
         matches!(&zero, Err(Error::InvalidInput { problem, .. }) if problem.contains("at least 1")),

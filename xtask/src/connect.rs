@@ -19,6 +19,7 @@ pub async fn connect(settings: &Settings, say: &dyn Fn(&str)) -> Result<Clients>
             profile: settings.profile.clone(),
             endpoint_url: settings.endpoint_url.clone(),
             dummy_credentials: false,
+            ..AwsOptions::default()
         })
         .await),
     }
@@ -31,6 +32,7 @@ pub async fn local_clients(local: &LocalEcs, settings: &Settings) -> Clients {
         profile: None,
         endpoint_url: Some(local.endpoint.clone()),
         dummy_credentials: true,
+        ..AwsOptions::default()
     })
     .await
 }

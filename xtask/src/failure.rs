@@ -62,11 +62,30 @@ pub fn sdk_exit_code(err: &deploy_sdk::Error) -> u8 {
         | ServiceNotFound { .. }
         | ServiceInactive { .. }
         | ContainerNotFound { .. }
+        // CodeDeploy / EXTERNAL services: deployed another way (the message says which).
+        | UnsupportedDeploymentController { .. }
         | AccessDenied { .. }
         | Setup { .. }
         | InvalidInput { .. }
         | NoLoadBalancer(_) => USAGE,
         VerificationFailed { .. } => VERIFY,
         _ => DEPLOY,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_deployed_another_way_is_a_usage_error_with_what_to_do() {
+        let err = anyhow::Error::from(deploy_sdk::Error::UnsupportedDeploymentController {
+            service: "dev-cluster/hello-ecs".into(),
+            controller: "CODE_DEPLOY".into(),
+        });
+        assert_eq!(exit_code(&err), USAGE);
+        let text = format!("{err:#}");
+        assert!(text.contains("CodeDeploy deployment"), "{text}");
+        assert!(text.contains("nothing was registered"), "{text}");
     }
 }

@@ -65,13 +65,58 @@ pub struct DeployArgs {
     /// Path polled during verification.
     #[arg(long, default_value = "/hello/verify")]
     pub verify_path: String,
-    /// Consecutive answers from the new build that prove the rollout.
+    /// The fewest consecutive answers from the new build that prove the rollout; at least 3
+    /// per target in service are required, and target health must show no target of another
+    /// deployment in service.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub verify_count: u32,
+    /// Host name to verify with (Host header and TLS SNI) while connecting to the URL's
+    /// address; default: the name of the listener's host-header rule, if it has one.
+    #[arg(long, value_name = "NAME", value_parser = host_name)]
+    pub verify_host: Option<String>,
     /// Give up verifying after this many seconds.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub verify_timeout: u64,
     /// Register a new revision and start a new deployment even when nothing changed.
     #[arg(long)]
     pub force: bool,
+}
+
+/// A DNS name: letters, digits, '-' and '.', no scheme, port or path (checked with the other
+/// flags, before anything changes).
+fn host_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if valid {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{text:?} is not a host name (expected a DNS name such as hello.example.com, without scheme, port or path)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn verify_hosts_are_dns_names() {
+        assert_eq!(host_name("Hello.Example.com").unwrap(), "hello.example.com");
+        for bad in [
+            "",
+            "https://hello.example.com",
+            "hello.example.com:443",
+            "a..b",
+            "a/b",
+        ] {
+            assert!(host_name(bad).is_err(), "{bad:?}");
+        }
+    }
 }

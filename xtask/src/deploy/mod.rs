@@ -108,7 +108,7 @@ async fn pipeline(
     if args.no_verify {
         return Ok(());
     }
-    deploy.verify(&image).await
+    deploy.verify(&image, &started).await
 }
 
 fn parse_env(assignments: &[String]) -> Result<Vec<(String, String)>> {

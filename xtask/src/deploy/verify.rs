@@ -1,44 +1,64 @@
-//! Stage 5, verify: `GET <load balancer><verify path>` until enough answers in a row come
-//! from the new build — recognised by its `x-app-version`, and by the greeting when `--env
-//! GREETING=` set one.
+//! Stage 5, verify: `GET <load balancer><verify path>`, a connection per request, until
+//! enough answers in a row come from the new build — recognised by its `x-app-version`, and
+//! by the greeting when `--env GREETING=` set one — and target health shows no target of
+//! another deployment still in service.
 
 use std::time::Duration;
 
 use anyhow::Result;
-use deploy_sdk::verify::{Expectation, VerifyOptions, verify};
+use deploy_sdk::service::StartedDeployment;
+use deploy_sdk::verify::{
+    Endpoint, Expectation, ServiceFleet, VerifyOptions, discover_endpoint, verify,
+};
 
 use super::context::{Deploy, ImageToDeploy};
 use super::report::VerifyJson;
 
 impl Deploy<'_> {
-    /// Verifies through the load balancer (`--url`, else the one the service is behind).
-    pub async fn verify(&mut self, image: &ImageToDeploy) -> Result<()> {
-        let base = match &self.args.url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => self.deployer.discover_url(&self.target).await?,
+    /// Verifies `started` through the load balancer (`--url`, else the one the service is
+    /// behind, with the host name of its host-header rule).
+    pub async fn verify(
+        &mut self,
+        image: &ImageToDeploy,
+        started: &StartedDeployment,
+    ) -> Result<()> {
+        let endpoint = match &self.args.url {
+            Some(url) => Endpoint {
+                url: url.trim_end_matches('/').to_owned(),
+                host: None,
+            },
+            None => discover_endpoint(&self.clients, &self.target).await?,
         };
-        self.report.url = Some(base.clone());
+        self.report.url = Some(endpoint.url.clone());
         let Some(expect) = self.expectation(image) else {
             self.say(
                 "verify: skipped — the image has no tag to recognise the new build by (pass --url with a tagged --image)",
             );
             return Ok(());
         };
-        let url = format!("{base}{}", self.args.verify_path);
-        let clock = self.stage(
-            "verify",
-            &format!(
-                "GET {url} until {} answers in a row come from the new build",
-                self.args.verify_count
-            ),
-        );
+        let url = format!("{}{}", endpoint.url, self.args.verify_path);
         let options = VerifyOptions {
             consecutive: self.args.verify_count,
             timeout: Duration::from_secs(self.args.verify_timeout),
+            host: self.args.verify_host.clone().or(endpoint.host),
             ..VerifyOptions::default()
         };
+        let named = options
+            .host
+            .as_deref()
+            .map(|host| format!(" (host {host})"))
+            .unwrap_or_default();
+        let clock = self.stage(
+            "verify",
+            &format!(
+                "GET {url}{named} until at least {} answers in a row ({} per target in service) come from the new build and no other deployment's target is in service",
+                options.consecutive, options.streak_per_target
+            ),
+        );
+        let mut fleet =
+            ServiceFleet::new(&self.clients, &self.target, &started.deployment_id).await?;
         let progress = self.progress;
-        let verified = verify(&url, &expect, &options, |answer, totals| {
+        let verified = verify(&url, &expect, &options, &mut fleet, |answer, totals| {
             progress.verify(answer, totals)
         })
         .await?;
