@@ -110,6 +110,7 @@ mod retryable;
 pub mod rollout;
 mod secret;
 pub mod service;
+pub mod service_deployment;
 pub mod targets;
 pub mod taskdef;
 pub mod tasks;
