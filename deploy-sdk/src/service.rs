@@ -531,6 +531,99 @@ mod tests {
         assert_eq!(config.maximum_percent, Some(200));
     }
 
+    fn row(id: &str, status: &str, td: &str, state: Option<&str>, full: bool) -> DeploymentSnapshot {
+        DeploymentSnapshot {
+            status: status.into(),
+            rollout_state: state.map(DeploymentRolloutState::from),
+            running: if full { 1 } else { 0 },
+            ..DeploymentSnapshot::running_one(id, td)
+        }
+    }
+
+    #[test]
+    fn the_last_completed_task_definition_is_never_a_failed_or_unfinished_one() {
+        let cases = [
+            (
+                "completed primary",
+                vec![row("a", "PRIMARY", "td:1", Some("COMPLETED"), true)],
+                Some("td:1"),
+            ),
+            (
+                "failed primary, completed active",
+                vec![
+                    row("b", "PRIMARY", "td:2", Some("FAILED"), false),
+                    row("a", "ACTIVE", "td:1", Some("COMPLETED"), true),
+                ],
+                Some("td:1"),
+            ),
+            (
+                "in progress primary, nothing completed",
+                vec![
+                    row("b", "PRIMARY", "td:2", Some("IN_PROGRESS"), false),
+                    row("a", "ACTIVE", "td:1", Some("IN_PROGRESS"), true),
+                ],
+                None,
+            ),
+            (
+                "no rolloutState: a lone steady primary",
+                vec![row("a", "PRIMARY", "td:1", None, true)],
+                Some("td:1"),
+            ),
+            (
+                "no rolloutState: not at full strength",
+                vec![row("a", "PRIMARY", "td:1", None, false)],
+                None,
+            ),
+            (
+                "no rolloutState: two deployments",
+                vec![
+                    row("b", "PRIMARY", "td:2", None, true),
+                    row("a", "ACTIVE", "td:1", None, true),
+                ],
+                None,
+            ),
+        ];
+        for (name, table, want) in cases {
+            assert_eq!(
+                last_completed_task_definition(&table).as_deref(),
+                want,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn ecs_rolls_back_with_the_breaker_or_the_alarms() {
+        use aws_sdk_ecs::types::DeploymentAlarms;
+        let service = |breaker: bool, alarms: Option<bool>| {
+            let mut config = DeploymentConfiguration::builder().deployment_circuit_breaker(
+                DeploymentCircuitBreaker::builder()
+                    .enable(true)
+                    .rollback(breaker)
+                    .build(),
+            );
+            if let Some(rollback) = alarms {
+                config = config.alarms(
+                    DeploymentAlarms::builder()
+                        .enable(true)
+                        .rollback(rollback)
+                        .alarm_names("hello-5xx")
+                        .build()
+                        .unwrap(),
+                );
+            }
+            Service::builder()
+                .deployment_configuration(config.build())
+                .build()
+        };
+        assert!(!ecs_rolls_back(&service(false, None)));
+        assert!(ecs_rolls_back(&service(true, None)));
+        assert!(!ecs_rolls_back(&service(false, Some(false))));
+        assert!(ecs_rolls_back(&service(false, Some(true))));
+        assert_eq!(deployment_alarm_names(&service(false, Some(true))), ["hello-5xx"]);
+        assert!(deployment_alarm_names(&service(false, None)).is_empty());
+    }
+
     #[test]
     fn short_names() {
         assert_eq!(
