@@ -324,7 +324,11 @@ pub fn last_completed_task_definition(table: &[DeploymentSnapshot]) -> Option<St
     let completed = |d: &&DeploymentSnapshot| {
         d.rollout_state == Some(DeploymentRolloutState::Completed) && !d.task_definition.is_empty()
     };
-    if let Some(primary) = table.iter().filter(completed).find(|d| d.status == "PRIMARY") {
+    if let Some(primary) = table
+        .iter()
+        .filter(completed)
+        .find(|d| d.status == "PRIMARY")
+    {
         return Some(primary.task_definition.clone());
     }
     if let Some(other) = table.iter().find(completed) {
@@ -368,10 +372,7 @@ pub async fn update_service(
     if let Some(config) = deployment_configuration(before.deployment_configuration(), options) {
         request = request.deployment_configuration(config);
     }
-    let out = request
-        .send()
-        .await
-        .map_err(|e| update_error(e, target))?;
+    let out = request.send().await.map_err(|e| update_error(e, target))?;
     let service = out.service().ok_or_else(|| {
         Error::incomplete_answer("ecs:UpdateService", "the response has no service")
     })?;
@@ -531,7 +532,13 @@ mod tests {
         assert_eq!(config.maximum_percent, Some(200));
     }
 
-    fn row(id: &str, status: &str, td: &str, state: Option<&str>, full: bool) -> DeploymentSnapshot {
+    fn row(
+        id: &str,
+        status: &str,
+        td: &str,
+        state: Option<&str>,
+        full: bool,
+    ) -> DeploymentSnapshot {
         DeploymentSnapshot {
             status: status.into(),
             rollout_state: state.map(DeploymentRolloutState::from),
@@ -620,7 +627,10 @@ mod tests {
         assert!(ecs_rolls_back(&service(true, None)));
         assert!(!ecs_rolls_back(&service(false, Some(false))));
         assert!(ecs_rolls_back(&service(false, Some(true))));
-        assert_eq!(deployment_alarm_names(&service(false, Some(true))), ["hello-5xx"]);
+        assert_eq!(
+            deployment_alarm_names(&service(false, Some(true))),
+            ["hello-5xx"]
+        );
         assert!(deployment_alarm_names(&service(false, None)).is_empty());
     }
 

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use aws_sdk_ecs::types::{ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType};
+use aws_sdk_ecs::types::{
+    ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType,
+};
 
 use crate::error::{Error, Result};
 use crate::service::ServiceRef;

@@ -33,14 +33,19 @@ async fn an_in_progress_deployment_is_stopped_for_ecs_to_roll_back_to_the_last_s
         ])
         .sd(sd("ROLLBACK_IN_PROGRESS").rollback("requested by the user", REV3))
         .hold(2),
-        frame(vec![dep(ROLLBACK, "PRIMARY", TD3, (2, 0, 2, 0)).rollout("COMPLETED", "done")])
-            .sd(sd("ROLLBACK_SUCCESSFUL").rollback("requested by the user", REV3)),
+        frame(vec![
+            dep(ROLLBACK, "PRIMARY", TD3, (2, 0, 2, 0)).rollout("COMPLETED", "done"),
+        ])
+        .sd(sd("ROLLBACK_SUCCESSFUL").rollback("requested by the user", REV3)),
     ]);
     {
         let mut s = script.lock().unwrap();
         s.api = Api::Present;
         // Listed oldest first: the newest SUCCESSFUL one (TD3) must win all the same.
-        s.history = vec![(SD_A, REV1, "SUCCESSFUL", -300), (SD_B, REV3, "SUCCESSFUL", -60)];
+        s.history = vec![
+            (SD_A, REV1, "SUCCESSFUL", -300),
+            (SD_B, REV3, "SUCCESSFUL", -60),
+        ];
     }
     let deployer = Deployer::new(clients(&script));
     let rollback = deployer.rollback(&ours_via_api()).await.unwrap();
@@ -51,7 +56,10 @@ async fn an_in_progress_deployment_is_stopped_for_ecs_to_roll_back_to_the_last_s
         script.lock().unwrap().stops,
         [(SD_OURS.to_owned(), "ROLLBACK".to_owned())]
     );
-    assert!(script.lock().unwrap().updates.is_empty(), "no UpdateService racing ECS");
+    assert!(
+        script.lock().unwrap().updates.is_empty(),
+        "no UpdateService racing ECS"
+    );
     script.lock().unwrap().describe_calls = 0;
     let watched = run(&script, rollback, fast()).await;
     assert!(
@@ -64,8 +72,10 @@ async fn an_in_progress_deployment_is_stopped_for_ecs_to_roll_back_to_the_last_s
 #[tokio::test]
 async fn a_finished_deployment_is_rolled_back_by_an_update_to_the_last_other_success() {
     let script = Script::new(vec![
-        frame(vec![dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).rollout("COMPLETED", "done")])
-            .sd(sd("SUCCESSFUL")),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).rollout("COMPLETED", "done"),
+        ])
+        .sd(sd("SUCCESSFUL")),
     ]);
     {
         let mut s = script.lock().unwrap();
@@ -100,7 +110,11 @@ async fn without_the_api_a_failed_previous_deployment_is_skipped() {
         .rollback(&failed)
         .await
         .unwrap();
-    assert_eq!(script.lock().unwrap().updates, [TD1], "the COMPLETED one, not TD3");
+    assert_eq!(
+        script.lock().unwrap().updates,
+        [TD1],
+        "the COMPLETED one, not TD3"
+    );
     assert_eq!(rollback.task_definition, TD1);
 }
 

@@ -14,10 +14,10 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::body::SdkBody;
 use deploy_sdk::deploy::{DeployRequest, Deployer};
 use deploy_sdk::rollout::{Diagnostic, Outcome, RolloutEvent, WatchOptions, watch};
-use futures::StreamExt;
 use deploy_sdk::service::ServiceRef;
 use deploy_sdk::taskdef::ContainerChanges;
 use deploy_sdk::{Clients, Error};
+use futures::StreamExt;
 use scenario::*;
 
 // ---------- the scenarios ----------
@@ -397,7 +397,9 @@ async fn without_rollout_state_or_target_groups_running_must_hold_a_while() {
             dep(OLD, "ACTIVE", TD1, (0, 0, 2, 0)).no_rollout_state(),
         ]),
         frame(alone()),
-        frame(vec![dep(OURS, "PRIMARY", TD2, (2, 0, 1, 0)).no_rollout_state()]),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 1, 0)).no_rollout_state(),
+        ]),
         frame(alone()).hold(usize::MAX),
     ]);
     script.lock().unwrap().classic = true;
@@ -444,9 +446,18 @@ async fn diagnostics_that_fail_never_end_the_watch_nor_hide_its_outcome() {
             dep(OURS, "PRIMARY", TD2, (2, 1, 1, 1)),
             dep(OLD, "ACTIVE", TD1, (2, 0, 2, 0)),
         ])
-        .stopped(stopped_task("arn:task/f1", OURS, TD2, TaskStopCode::TaskFailedToStart, pull, None))
+        .stopped(stopped_task(
+            "arn:task/f1",
+            OURS,
+            TD2,
+            TaskStopCode::TaskFailedToStart,
+            pull,
+            None,
+        ))
         .hold(3),
-        frame(vec![dep(OURS, "PRIMARY", TD2, (2, 0, 2, 1)).rollout("COMPLETED", "done")]),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 2, 1)).rollout("COMPLETED", "done"),
+        ]),
     ]);
     {
         let mut s = script.lock().unwrap();
@@ -456,14 +467,20 @@ async fn diagnostics_that_fail_never_end_the_watch_nor_hide_its_outcome() {
     let watched = run(&script, started(false), fast()).await;
     assert!(watched.outcome.is_success(), "{:?}", watched.outcome);
     let failed = |what| {
-        count(&watched.events, |e| {
-            matches!(e, RolloutEvent::DiagnosticFailed { what: w, .. } if *w == what)
-        })
+        count(
+            &watched.events,
+            |e| matches!(e, RolloutEvent::DiagnosticFailed { what: w, .. } if *w == what),
+        )
     };
     assert_eq!(failed(Diagnostic::TargetHealth), 1, "once, not every poll");
     assert_eq!(failed(Diagnostic::StoppedTasks), 1);
-    let stopped = count(&watched.events, |e| matches!(e, RolloutEvent::TaskStopped(_)));
-    assert_eq!(stopped, 1, "the stopped task the failed ListTasks missed, reported later once");
+    let stopped = count(&watched.events, |e| {
+        matches!(e, RolloutEvent::TaskStopped(_))
+    });
+    assert_eq!(
+        stopped, 1,
+        "the stopped task the failed ListTasks missed, reported later once"
+    );
     assert!(watched.describe_calls >= 4);
 }
 
@@ -478,7 +495,10 @@ async fn events_are_handed_out_once_when_a_poll_fails_half_way() {
             dep(OURS, "PRIMARY", TD2, (2, 2, 0, 0)),
             dep(OLD, "ACTIVE", TD1, (2, 0, 2, 0)),
         ])
-        .event(1, "(service hello-ecs) has started 2 tasks: (task new-a) (task new-b).")
+        .event(
+            1,
+            "(service hello-ecs) has started 2 tasks: (task new-a) (task new-b).",
+        )
         .sd(sd("IN_PROGRESS")),
         // Served twice: to the poll that fails, then to the next one.
         frame(vec![
@@ -488,8 +508,10 @@ async fn events_are_handed_out_once_when_a_poll_fails_half_way() {
         .event(3, registered)
         .sd(sd("IN_PROGRESS"))
         .hold(2),
-        frame(vec![dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).rollout("COMPLETED", "done")])
-            .sd(sd("SUCCESSFUL")),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).rollout("COMPLETED", "done"),
+        ])
+        .sd(sd("SUCCESSFUL")),
     ]);
     {
         let mut s = script.lock().unwrap();
@@ -501,7 +523,10 @@ async fn events_are_handed_out_once_when_a_poll_fails_half_way() {
     let watched = run(&script, started, fast()).await;
     assert!(watched.outcome.is_success(), "{:?}", watched.outcome);
     assert_eq!(
-        count(&watched.events, |e| matches!(e, RolloutEvent::Retrying { .. })),
+        count(&watched.events, |e| matches!(
+            e,
+            RolloutEvent::Retrying { .. }
+        )),
         1
     );
     assert_eq!(
@@ -549,7 +574,9 @@ async fn a_shared_budget_holds_across_watches() {
             dep(OURS, "PRIMARY", TD2, (1, 0, 1, 0)),
             dep(OLD, "ACTIVE", TD1, (1, 0, 1, 0)),
         ]),
-        frame(vec![dep(OURS, "PRIMARY", TD2, (1, 0, 1, 0)).rollout("COMPLETED", "done")]),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (1, 0, 1, 0)).rollout("COMPLETED", "done"),
+        ]),
     ]);
     let budget = deploy_sdk::rollout::CallBudget::new();
     let begun = tokio::time::Instant::now();
@@ -567,7 +594,11 @@ async fn a_shared_budget_holds_across_watches() {
         "the second poll waited for the window: {:?}",
         begun.elapsed()
     );
-    assert_eq!(budget.total(), 22, "both polls recorded in the shared budget");
+    assert_eq!(
+        budget.total(),
+        22,
+        "both polls recorded in the shared budget"
+    );
 }
 
 // ---------- errors before the rollout ----------

@@ -45,11 +45,15 @@ async fn the_service_deployment_decides_not_the_table() {
             dep(OLD, "ACTIVE", TD1, (2, 0, 2, 0)),
         ])
         .sd(sd("PENDING")),
-        frame(vec![dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).rollout("COMPLETED", "done")])
-            .sd(sd("IN_PROGRESS"))
-            .hold(3),
-        frame(vec![dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).rollout("COMPLETED", "done")])
-            .sd(sd("SUCCESSFUL")),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).rollout("COMPLETED", "done"),
+        ])
+        .sd(sd("IN_PROGRESS"))
+        .hold(3),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).rollout("COMPLETED", "done"),
+        ])
+        .sd(sd("SUCCESSFUL")),
     ]);
     script.lock().unwrap().api = Api::Present;
     let watched = run(&script, ours_via_api(), fast()).await;
@@ -87,8 +91,10 @@ async fn an_alarm_rollback_is_waited_for_and_names_the_alarm() {
         ])
         .sd(rolling_back("ROLLBACK_IN_PROGRESS"))
         .hold(2),
-        frame(vec![dep(ROLLBACK, "PRIMARY", TD1, (2, 0, 2, 0)).rollout("COMPLETED", "done")])
-            .sd(rolling_back("ROLLBACK_SUCCESSFUL")),
+        frame(vec![
+            dep(ROLLBACK, "PRIMARY", TD1, (2, 0, 2, 0)).rollout("COMPLETED", "done"),
+        ])
+        .sd(rolling_back("ROLLBACK_SUCCESSFUL")),
     ]);
     {
         let mut s = script.lock().unwrap();
@@ -106,7 +112,10 @@ async fn an_alarm_rollback_is_waited_for_and_names_the_alarm() {
     else {
         panic!("expected RolledBack, got {:?}", watched.outcome);
     };
-    assert_eq!((to.as_str(), by.as_deref(), *finished), (TD1, Some(ROLLBACK), true));
+    assert_eq!(
+        (to.as_str(), by.as_deref(), *finished),
+        (TD1, Some(ROLLBACK), true)
+    );
     assert!(reason.contains("hello-5xx"), "{reason}");
     assert_eq!(watched.describe_calls, 5, "waited for ROLLBACK_SUCCESSFUL");
 }
@@ -138,7 +147,10 @@ async fn an_alarm_rollback_in_the_table_is_a_rollback_not_a_failure() {
     let mut started = started(false);
     started.ecs_rolls_back = deploy_sdk::service::ecs_rolls_back(&service);
     started.alarm_names = deploy_sdk::service::deployment_alarm_names(&service);
-    assert!(started.ecs_rolls_back, "alarms with rollback: ECS rolls back");
+    assert!(
+        started.ecs_rolls_back,
+        "alarms with rollback: ECS rolls back"
+    );
     let watched = run(&script, started, fast()).await;
     let Outcome::RolledBack {
         to,
@@ -150,7 +162,10 @@ async fn an_alarm_rollback_in_the_table_is_a_rollback_not_a_failure() {
     else {
         panic!("expected RolledBack, got {:?}", watched.outcome);
     };
-    assert_eq!((to.as_str(), by.as_deref(), *finished), (TD1, Some(ROLLBACK), false));
+    assert_eq!(
+        (to.as_str(), by.as_deref(), *finished),
+        (TD1, Some(ROLLBACK), false)
+    );
     assert!(reason.contains("hello-5xx"), "{reason}");
     let [JudgedBy::DeploymentTable { why }] = &judged_by(&watched)[..] else {
         panic!("{:?}", judged_by(&watched));
@@ -168,17 +183,27 @@ async fn the_table_judges_when_the_api_is_denied_or_unknown() {
                 dep(OLD, "ACTIVE", TD1, (1, 0, 1, 0)),
             ])
             .sd(sd("IN_PROGRESS")),
-            frame(vec![dep(OURS, "PRIMARY", TD2, (1, 0, 1, 0)).rollout("COMPLETED", "done")])
-                .sd(sd("IN_PROGRESS")),
+            frame(vec![
+                dep(OURS, "PRIMARY", TD2, (1, 0, 1, 0)).rollout("COMPLETED", "done"),
+            ])
+            .sd(sd("IN_PROGRESS")),
         ]);
         script.lock().unwrap().api = api;
         let watched = run(&script, ours_via_api(), fast()).await;
-        assert!(watched.outcome.is_success(), "{api:?}: {:?}", watched.outcome);
+        assert!(
+            watched.outcome.is_success(),
+            "{api:?}: {:?}",
+            watched.outcome
+        );
         let [JudgedBy::DeploymentTable { why }] = &judged_by(&watched)[..] else {
             panic!("{api:?}: {:?}", judged_by(&watched));
         };
         assert!(why.contains(says), "{api:?}: {why}");
-        assert_eq!(script.lock().unwrap().sd_calls, 0, "asked once, then never again");
+        assert_eq!(
+            script.lock().unwrap().sd_calls,
+            0,
+            "asked once, then never again"
+        );
     }
 }
 
@@ -213,11 +238,17 @@ async fn another_clients_update_is_superseded_not_rolled_back() {
         else {
             panic!("{api:?}: expected Superseded, got {:?}", watched.outcome);
         };
-        assert_eq!((by.as_str(), task_definition.as_deref()), (OTHER, Some(TD3)));
+        assert_eq!(
+            (by.as_str(), task_definition.as_deref()),
+            (OTHER, Some(TD3))
+        );
         assert!(reason.contains(OTHER), "{reason}");
         let err = watched.outcome.clone().into_result().unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::Superseded { .. }), "{text}");
-        assert!(text.contains("hello-ecs:3") && !text.contains("rolled back"), "{text}");
+        assert!(
+            text.contains("hello-ecs:3") && !text.contains("rolled back"),
+            "{text}"
+        );
     }
 }

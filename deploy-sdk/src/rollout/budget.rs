@@ -126,9 +126,18 @@ mod tests {
         for s in 0..3 {
             budget.record(t0 + Duration::from_secs(s));
         }
-        assert_eq!(budget.free_at(t0 + Duration::from_secs(5), 4), t0 + Duration::from_secs(5));
-        assert_eq!(budget.free_at(t0 + Duration::from_secs(5), 3), t0 + Duration::from_secs(60));
-        assert_eq!(budget.free_at(t0 + Duration::from_secs(5), 2), t0 + Duration::from_secs(61));
+        assert_eq!(
+            budget.free_at(t0 + Duration::from_secs(5), 4),
+            t0 + Duration::from_secs(5)
+        );
+        assert_eq!(
+            budget.free_at(t0 + Duration::from_secs(5), 3),
+            t0 + Duration::from_secs(60)
+        );
+        assert_eq!(
+            budget.free_at(t0 + Duration::from_secs(5), 2),
+            t0 + Duration::from_secs(61)
+        );
         assert_eq!(budget.clone().total(), 3);
         assert_eq!(budget, budget.clone());
         assert_ne!(budget, CallBudget::new());

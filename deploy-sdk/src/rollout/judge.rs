@@ -99,7 +99,11 @@ pub fn judge(table: &[DeploymentSnapshot], started: &StartedDeployment) -> Verdi
     let failed = ours.rollout_state == Some(DeploymentRolloutState::Failed);
     if ours.status != "PRIMARY" {
         return match primary {
-            Some(p) if failed && started.ecs_rolls_back && p.task_definition != ours.task_definition => {
+            Some(p)
+                if failed
+                    && started.ecs_rolls_back
+                    && p.task_definition != ours.task_definition =>
+            {
                 Verdict::RolledBack {
                     to: p.task_definition.clone(),
                     by: Some(p.id.clone()),
@@ -167,7 +171,10 @@ fn failed_reason(ours: &DeploymentSnapshot, started: &StartedDeployment) -> Stri
                 .map_or("FAILED", DeploymentRolloutState::as_str)
         )
     });
-    let names_none = !started.alarm_names.iter().any(|a| reason.contains(a.as_str()));
+    let names_none = !started
+        .alarm_names
+        .iter()
+        .any(|a| reason.contains(a.as_str()));
     if reason.to_lowercase().contains("alarm") && names_none && !started.alarm_names.is_empty() {
         format!(
             "{reason} (deployment alarms: {})",
@@ -248,7 +255,10 @@ impl ServiceDeploymentFacts {
             parts.push(text);
         }
         if !self.triggered_alarms.is_empty() {
-            parts.push(format!("alarms in ALARM: {}", self.triggered_alarms.join(", ")));
+            parts.push(format!(
+                "alarms in ALARM: {}",
+                self.triggered_alarms.join(", ")
+            ));
         }
         if let Some((failures, threshold)) = self.circuit_breaker.filter(|(f, _)| *f > 0) {
             parts.push(format!(
@@ -256,7 +266,11 @@ impl ServiceDeploymentFacts {
             ));
         }
         if parts.is_empty() {
-            format!("service deployment {} is {}", self.arn, self.status.as_str())
+            format!(
+                "service deployment {} is {}",
+                self.arn,
+                self.status.as_str()
+            )
         } else {
             parts.join("; ")
         }
@@ -319,13 +333,11 @@ pub fn judge_service_deployment(
                 ),
             },
         },
-        S::Pending | S::InProgress | S::StopRequested | S::Stopped => {
-            match facts.superseded_by() {
-                Some(superseded) => superseded,
-                None if facts.status == S::Stopped => Verdict::Failed { reason },
-                None => Verdict::InProgress,
-            }
-        }
+        S::Pending | S::InProgress | S::StopRequested | S::Stopped => match facts.superseded_by() {
+            Some(superseded) => superseded,
+            None if facts.status == S::Stopped => Verdict::Failed { reason },
+            None => Verdict::InProgress,
+        },
         S::RollbackRequested | S::RollbackInProgress => Verdict::RollingBack {
             to: facts.rollback_target(),
             reason,
@@ -372,11 +384,7 @@ fn judge_stop_rollback(facts: &ServiceDeploymentFacts) -> Verdict {
 /// Whether our targets are ready, for a deployment without rolloutState: in every target group
 /// at least `desired` of ours healthy and none initial or unhealthy. `None` (no target groups,
 /// or target health not available) is ready: running == desired is all there is to check.
-pub fn targets_ready(
-    health: Option<&[TargetGroupHealth]>,
-    ours: &str,
-    desired: i32,
-) -> bool {
+pub fn targets_ready(health: Option<&[TargetGroupHealth]>, ours: &str, desired: i32) -> bool {
     let Some(groups) = health else {
         return true;
     };

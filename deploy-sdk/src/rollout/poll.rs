@@ -185,7 +185,8 @@ impl PollPlanner {
 
     fn refill_to(&mut self, now: Instant) {
         if let Some(at) = self.refilled_at {
-            let gained = now.saturating_duration_since(at).as_secs_f64() / self.refill.as_secs_f64();
+            let gained =
+                now.saturating_duration_since(at).as_secs_f64() / self.refill.as_secs_f64();
             self.tokens = (self.tokens + gained).min(self.burst);
         }
         self.refilled_at = Some(now);
@@ -242,12 +243,7 @@ mod tests {
         calls
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                calls[i..]
-                    .iter()
-                    .take_while(|u| **u < *t + WINDOW)
-                    .count()
-            })
+            .map(|(i, t)| calls[i..].iter().take_while(|u| **u < *t + WINDOW).count())
             .max()
             .unwrap_or(0)
     }
@@ -281,7 +277,11 @@ mod tests {
             .windows(2)
             .map(|w| (w[1] - w[0]).as_secs_f64())
             .collect();
-        assert_eq!(&gaps[..2], &[1.0, 1.0], "each second right after the update");
+        assert_eq!(
+            &gaps[..2],
+            &[1.0, 1.0],
+            "each second right after the update"
+        );
         assert!(gaps.iter().all(|g| *g <= 5.0), "{gaps:?}");
         assert!(gaps[gaps.len() - 5..].iter().all(|g| *g == 5.0), "{gaps:?}");
         assert!(most_in_a_minute(&calls) <= 20);
@@ -303,7 +303,11 @@ mod tests {
         assert!(most_in_a_minute(&calls) <= 15, "{calls:?}");
         assert!(gaps.iter().all(|g| *g <= 5.0 + 1e-9), "{gaps:?}");
         // The burst, then one every 5 s: the normal share of the budget, used.
-        assert!(calls.len() >= 3 + 180 / 5 - 1, "the budget is used: {}", calls.len());
+        assert!(
+            calls.len() >= 3 + 180 / 5 - 1,
+            "the budget is used: {}",
+            calls.len()
+        );
     }
 
     #[test]
@@ -339,7 +343,9 @@ mod tests {
         let start = Instant::now();
         // Another watch sharing the budget made 20 attempts in the last 10 s.
         for s in 0..20 {
-            planner.budget().record(start + Duration::from_millis(500 * s));
+            planner
+                .budget()
+                .record(start + Duration::from_millis(500 * s));
         }
         let now = start + Duration::from_secs(10);
         poll(&mut planner, now);
@@ -368,7 +374,11 @@ mod tests {
                 poll(&mut planner, at(t));
                 calls.push(Duration::from_secs_f64(t));
                 if t >= end {
-                    assert!(t - end <= 1.5, "late {late}: outcome seen {:.2}s after", t - end);
+                    assert!(
+                        t - end <= 1.5,
+                        "late {late}: outcome seen {:.2}s after",
+                        t - end
+                    );
                     break;
                 }
                 // The newest drain that began by now, while its batch is not done.

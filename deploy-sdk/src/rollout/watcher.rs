@@ -139,7 +139,9 @@ enum Health {
     NotWatched,
     Seen(Vec<TargetGroupHealth>),
     /// Failed; `lasting` when retrying cannot help (denied, target group gone).
-    Failed { lasting: bool },
+    Failed {
+        lasting: bool,
+    },
 }
 
 /// The state a watch carries from poll to poll.
@@ -237,7 +239,9 @@ impl Watcher {
         let mut health = Health::NotWatched;
         let mut outcome_ready = false;
         if verdict == Verdict::FullStrength {
-            health = self.target_health(clients, &service, &table, &mut failing, &mut events).await;
+            health = self
+                .target_health(clients, &service, &table, &mut failing, &mut events)
+                .await;
             let ready = match &health {
                 Health::Seen(groups) => targets_ready(
                     Some(groups),
@@ -275,7 +279,8 @@ impl Watcher {
             } else {
                 REASONS_DEADLINE
             };
-            let stopped = tokio::time::timeout(deadline, self.new_stopped_tasks(clients, &table)).await;
+            let stopped =
+                tokio::time::timeout(deadline, self.new_stopped_tasks(clients, &table)).await;
             match stopped.unwrap_or_else(|_| Err(late(deadline))) {
                 Ok((arns, ours)) => {
                     failing.remove(&Diagnostic::StoppedTasks);
@@ -290,13 +295,18 @@ impl Watcher {
             }
         }
         if outcome.is_none() && matches!(health, Health::NotWatched) {
-            health = self.target_health(clients, &service, &table, &mut failing, &mut events).await;
+            health = self
+                .target_health(clients, &service, &table, &mut failing, &mut events)
+                .await;
         }
         let mut draining_old = false;
         if let Health::Seen(groups) = &health {
-            draining_old = groups.iter().flat_map(|g| g.by_deployment.iter()).any(|(d, c)| {
-                d.as_deref() != Some(self.started.deployment_id.as_str()) && c.draining > 0
-            });
+            draining_old = groups
+                .iter()
+                .flat_map(|g| g.by_deployment.iter())
+                .any(|(d, c)| {
+                    d.as_deref() != Some(self.started.deployment_id.as_str()) && c.draining > 0
+                });
             if self.last_health.as_ref() != Some(groups) {
                 changed = true;
                 events.push(RolloutEvent::TargetHealth(groups.clone()));
@@ -373,7 +383,9 @@ impl Watcher {
         let target = sd
             .target_service_revision()
             .and_then(|r| r.arn())
-            .ok_or_else(|| unreadable(ACTION, "a service deployment without its target revision"))?;
+            .ok_or_else(|| {
+                unreadable(ACTION, "a service deployment without its target revision")
+            })?;
         let target_task_definition = Some(self.task_definition_of(clients, target).await?);
         let rollback = match sd.rollback() {
             Some(r) => {
@@ -480,9 +492,8 @@ impl Watcher {
     }
 
     fn with_stopped_tasks(&self, outcome: Outcome, new: &[StoppedTask]) -> Outcome {
-        let all = || -> Vec<StoppedTask> {
-            self.stopped_tasks.iter().chain(new).cloned().collect()
-        };
+        let all =
+            || -> Vec<StoppedTask> { self.stopped_tasks.iter().chain(new).cloned().collect() };
         match outcome {
             Outcome::Failed {
                 deployment_id,
@@ -598,7 +609,12 @@ impl Watcher {
                 }
             }
             Err(_) => {
-                report(Diagnostic::TargetHealth, &late(DIAGNOSTICS_DEADLINE), failing, events);
+                report(
+                    Diagnostic::TargetHealth,
+                    &late(DIAGNOSTICS_DEADLINE),
+                    failing,
+                    events,
+                );
                 Health::Failed { lasting: false }
             }
         }
@@ -623,7 +639,8 @@ impl Watcher {
             let out = match tokio::time::timeout(DIAGNOSTICS_DEADLINE, asked).await {
                 Ok(Ok(out)) => out,
                 Ok(Err(e)) => {
-                    let err = Error::from_sdk("elasticloadbalancing:DescribeTargetGroupAttributes", e);
+                    let err =
+                        Error::from_sdk("elasticloadbalancing:DescribeTargetGroupAttributes", e);
                     report(Diagnostic::DeregistrationDelay, &err, failing, events);
                     self.delays_failed = true;
                     return;

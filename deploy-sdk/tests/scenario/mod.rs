@@ -8,34 +8,34 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
+use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
 use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+use aws_sdk_ecs::operation::stop_service_deployment::StopServiceDeploymentOutput;
+use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
 use aws_sdk_ecs::types::error::ClusterNotFoundException;
 use aws_sdk_ecs::types::{
     Container, ContainerDefinition, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration,
     DeploymentRolloutState, DesiredStatus, Failure, LoadBalancer, NetworkBinding, Service,
     ServiceEvent, Task, TaskDefinition, TaskStopCode,
 };
+use aws_sdk_ecs::types::{
+    DeploymentAlarms, Rollback, ServiceDeployment, ServiceDeploymentAlarms, ServiceDeploymentBrief,
+    ServiceDeploymentCircuitBreaker, ServiceDeploymentStatus, ServiceRevision,
+    ServiceRevisionSummary,
+};
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthError;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
+use aws_sdk_elasticloadbalancingv2::types::error::TargetGroupNotFoundException;
 use aws_sdk_elasticloadbalancingv2::types::{
     TargetDescription, TargetGroupAttribute, TargetHealth, TargetHealthDescription,
     TargetHealthStateEnum,
 };
-use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
-use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
-use aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput;
-use aws_sdk_ecs::operation::stop_service_deployment::StopServiceDeploymentOutput;
-use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
-use aws_sdk_ecs::types::{
-    DeploymentAlarms, Rollback, ServiceDeployment, ServiceDeploymentAlarms,
-    ServiceDeploymentBrief, ServiceDeploymentCircuitBreaker, ServiceDeploymentStatus,
-    ServiceRevision, ServiceRevisionSummary,
-};
-use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthError;
-use aws_sdk_elasticloadbalancingv2::types::error::TargetGroupNotFoundException;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::DateTime;
@@ -63,9 +63,12 @@ pub const SD_OURS: &str =
 pub const SD_OTHER: &str =
     "arn:aws:ecs:us-east-1:123456789012:service-deployment/dev-cluster/hello-ecs/otherOTHERot";
 /// Service revisions of TD1, TD2 (ours) and TD3.
-pub const REV1: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/dev-cluster/hello-ecs/1";
-pub const REV2: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/dev-cluster/hello-ecs/2";
-pub const REV3: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/dev-cluster/hello-ecs/3";
+pub const REV1: &str =
+    "arn:aws:ecs:us-east-1:123456789012:service-revision/dev-cluster/hello-ecs/1";
+pub const REV2: &str =
+    "arn:aws:ecs:us-east-1:123456789012:service-revision/dev-cluster/hello-ecs/2";
+pub const REV3: &str =
+    "arn:aws:ecs:us-east-1:123456789012:service-revision/dev-cluster/hello-ecs/3";
 /// Our deployment's createdAt (ECS's clock).
 pub const T0: i64 = 1_800_000_000;
 
@@ -216,7 +219,10 @@ impl Sd {
             d = d.alarms(
                 ServiceDeploymentAlarms::builder()
                     .set_triggered_alarm_names(Some(
-                        self.triggered_alarms.iter().map(|a| a.to_string()).collect(),
+                        self.triggered_alarms
+                            .iter()
+                            .map(|a| a.to_string())
+                            .collect(),
                     ))
                     .build(),
             );
@@ -476,11 +482,7 @@ impl Script {
     /// Our service deployment as the frame last served shows it.
     pub fn service_deployment(&mut self) -> Vec<ServiceDeployment> {
         self.sd_calls += 1;
-        self.frames[self.current]
-            .sd
-            .iter()
-            .map(Sd::build)
-            .collect()
+        self.frames[self.current].sd.iter().map(Sd::build).collect()
     }
 
     /// ListServiceDeployments: the history, in the order it was given.
@@ -575,7 +577,9 @@ pub fn throttled() -> HttpResponse {
 pub fn ecs_error(code: &str) -> HttpResponse {
     HttpResponse::new(
         400.try_into().unwrap(),
-        SdkBody::from(format!(r#"{{"__type":"{code}","message":"{code} from the script"}}"#)),
+        SdkBody::from(format!(
+            r#"{{"__type":"{code}","message":"{code} from the script"}}"#
+        )),
     )
 }
 
@@ -789,7 +793,10 @@ fn service_deployment_rules(script: &Arc<Mutex<Script>>) -> Vec<aws_smithy_mocks
     rules.push(
         mock!(aws_sdk_ecs::Client::stop_service_deployment).then_compute_output(move |req| {
             let arn = req.service_deployment_arn().unwrap_or_default().to_owned();
-            let stop_type = req.stop_type().map(|t| t.as_str().to_owned()).unwrap_or_default();
+            let stop_type = req
+                .stop_type()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default();
             s.lock().unwrap().stops.push((arn.clone(), stop_type));
             StopServiceDeploymentOutput::builder()
                 .service_deployment_arn(arn)
@@ -805,11 +812,13 @@ fn elb_rules(script: &Arc<Mutex<Script>>) -> Vec<aws_smithy_mocks::Rule> {
         .then_compute_response(move |_| {
             let s = s.lock().unwrap();
             if s.target_group_gone {
-                return MockResponse::Error(DescribeTargetHealthError::TargetGroupNotFoundException(
-                    TargetGroupNotFoundException::builder()
-                        .message("One or more target groups not found")
-                        .build(),
-                ));
+                return MockResponse::Error(
+                    DescribeTargetHealthError::TargetGroupNotFoundException(
+                        TargetGroupNotFoundException::builder()
+                            .message("One or more target groups not found")
+                            .build(),
+                    ),
+                );
             }
             MockResponse::Output(
                 DescribeTargetHealthOutput::builder()
@@ -934,4 +943,3 @@ pub async fn run(
         describe_calls,
     }
 }
-

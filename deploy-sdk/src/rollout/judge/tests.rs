@@ -186,8 +186,9 @@ fn the_table_judge() {
             ],
             false,
             Failed {
-                reason: "circuit breaker: tasks failed to start; then deployment next (td:3) took over"
-                    .into(),
+                reason:
+                    "circuit breaker: tasks failed to start; then deployment next (td:3) took over"
+                        .into(),
             },
         ),
         (
@@ -276,7 +277,11 @@ fn the_service_deployment_judge() {
         ("pending", facts("PENDING"), InProgress),
         ("in progress", facts("IN_PROGRESS"), InProgress),
         ("stop requested", facts("STOP_REQUESTED"), InProgress),
-        ("successful with our revision", facts("SUCCESSFUL"), Completed),
+        (
+            "successful with our revision",
+            facts("SUCCESSFUL"),
+            Completed,
+        ),
         (
             "successful with another revision",
             ServiceDeploymentFacts {
@@ -362,7 +367,11 @@ fn the_service_deployment_judge() {
                 reason: "ECS's rollback failed: rollback to td:1: alarm triggered".into(),
             },
         ),
-        ("a status ECS adds later", facts("PAUSED_FOR_REVIEW"), InProgress),
+        (
+            "a status ECS adds later",
+            facts("PAUSED_FOR_REVIEW"),
+            InProgress,
+        ),
     ];
     for (name, facts, want) in cases {
         let got = judge_service_deployment(&facts, &started(true));
@@ -406,7 +415,11 @@ fn a_stop_rollback_is_done_when_ecs_rolled_back() {
         ("ROLLBACK_SUCCESSFUL", Verdict::Completed),
     ];
     for (status, want) in cases {
-        assert_eq!(judge_service_deployment(&facts(status), &rollback), want, "{status}");
+        assert_eq!(
+            judge_service_deployment(&facts(status), &rollback),
+            want,
+            "{status}"
+        );
     }
     for status in ["ROLLBACK_FAILED", "STOPPED", "SUCCESSFUL"] {
         assert!(
@@ -444,11 +457,19 @@ fn targets_are_ready_when_all_of_ours_are_healthy() {
     };
     let cases = [
         ("all healthy", Some(health(counts(2, 0, 0))), true),
-        ("more healthy than desired", Some(health(counts(3, 0, 0))), true),
+        (
+            "more healthy than desired",
+            Some(health(counts(3, 0, 0))),
+            true,
+        ),
         ("one still initial", Some(health(counts(2, 1, 0))), false),
         ("one unhealthy", Some(health(counts(2, 0, 1))), false),
         ("too few", Some(health(counts(1, 0, 0))), false),
-        ("no targets of ours yet", Some(health(TargetCounts::default())), false),
+        (
+            "no targets of ours yet",
+            Some(health(TargetCounts::default())),
+            false,
+        ),
         ("no target groups", None, true),
     ];
     for (name, health, want) in cases {
