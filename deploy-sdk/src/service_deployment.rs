@@ -158,7 +158,7 @@ pub async fn successful(
         }
     }
     // Newest first, whatever order the endpoint used.
-    all.sort_by(|a, b| b.at.cmp(&a.at));
+    all.sort_by_key(|d| std::cmp::Reverse(d.at));
     Ok(all)
 }
 

@@ -8,28 +8,24 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_ecs::types::{DesiredStatus, Service};
+use aws_sdk_ecs::types::Service;
 use aws_smithy_types::retry::ErrorKind;
 use futures::Stream;
 use tokio::time::Instant;
 
 use super::judge::{
-    RollbackFacts, ServiceDeploymentFacts, SteadyWindow, Verdict, judge, judge_service_deployment,
-    targets_ready,
+    ServiceDeploymentFacts, SteadyWindow, Verdict, judge, judge_service_deployment, targets_ready,
 };
 use super::poll::{PollPlanner, PollSignal};
 use super::{Diagnostic, JudgedBy, Outcome, RolloutEvent, WatchOptions, WatchStats};
 use crate::Clients;
 use crate::error::{Error, Result};
 use crate::service::{DeploymentSnapshot, StartedDeployment, describe_service_intercepted};
-use crate::service_deployment;
-use crate::targets::{self, TargetGroupHealth, TargetHealthTracker};
-use crate::tasks::{self, StoppedTask, task_deployment};
+use crate::targets::{TargetGroupHealth, TargetHealthTracker};
+use crate::tasks::StoppedTask;
 
-/// How long the diagnostics of one poll may take before the watch moves on.
-const DIAGNOSTICS_DEADLINE: Duration = Duration::from_secs(5);
-/// How long a failure outcome waits for its stopped tasks' reasons.
-const REASONS_DEADLINE: Duration = Duration::from_secs(2);
+mod diagnostics;
+mod facts;
 
 pub(super) fn watch(
     clients: Clients,
@@ -111,6 +107,15 @@ struct Polled {
     events: Vec<RolloutEvent>,
     commit: Commit,
     signal: PollSignal,
+}
+
+/// A poll in the making: its events, what to commit once they are out, the diagnostics
+/// failing now, and whether anything changed.
+struct Draft {
+    events: Vec<RolloutEvent>,
+    commit: Commit,
+    failing: HashSet<Diagnostic>,
+    changed: bool,
 }
 
 /// What a poll saw that later polls must not report again.
@@ -224,101 +229,42 @@ impl Watcher {
         )
         .await?;
         let table = DeploymentSnapshot::table(&service);
-        let mut events = Vec::new();
-        let mut commit = Commit::default();
-        let facts = self
-            .facts(clients, &service, &table, &mut events, &mut commit)
-            .await?;
-
-        // Judge first.
-        let verdict = match &facts {
-            Some(facts) => judge_service_deployment(facts, &self.started),
-            None => judge(&table, &self.started),
+        let mut draft = Draft {
+            events: Vec::new(),
+            commit: Commit::default(),
+            failing: self.failing.clone(),
+            changed: false,
         };
-        let mut failing = self.failing.clone();
-        let mut health = Health::NotWatched;
-        let mut outcome_ready = false;
-        if verdict == Verdict::FullStrength {
-            health = self
-                .target_health(clients, &service, &table, &mut failing, &mut events)
-                .await;
-            let ready = match &health {
-                Health::Seen(groups) => targets_ready(
-                    Some(groups),
-                    &self.started.deployment_id,
-                    table.first().map_or(0, |d| d.desired),
-                ),
-                Health::NotWatched | Health::Failed { lasting: true } => true,
-                Health::Failed { lasting: false } => false,
-            };
-            outcome_ready = self.steady.observe(ready, polled_at);
-        } else {
-            self.steady.observe(false, polled_at);
-        }
-        let outcome = self.outcome(verdict, outcome_ready);
-
-        let mut changed = false;
-        if !DeploymentSnapshot::same_state(&table, &self.last_table) {
-            changed = true;
-            events.push(RolloutEvent::Deployments(table.clone()));
-        }
-        for (id, at, message) in self.new_service_events(&service) {
-            changed = true;
-            commit.event_ids.push(id);
-            events.push(RolloutEvent::ServiceEvent { at, message });
-        }
-
-        // Then the diagnostics, best effort; none at all once the outcome is success.
-        let wants_reasons = matches!(
-            outcome,
-            Some(Outcome::Failed { .. } | Outcome::RolledBack { .. })
-        );
-        if outcome.is_none() || wants_reasons {
-            let deadline = if outcome.is_none() {
-                DIAGNOSTICS_DEADLINE
-            } else {
-                REASONS_DEADLINE
-            };
-            let stopped =
-                tokio::time::timeout(deadline, self.new_stopped_tasks(clients, &table)).await;
-            match stopped.unwrap_or_else(|_| Err(late(deadline))) {
-                Ok((arns, ours)) => {
-                    failing.remove(&Diagnostic::StoppedTasks);
-                    commit.stopped_arns = arns;
-                    for task in ours {
-                        changed = true;
-                        commit.stopped_tasks.push(task.clone());
-                        events.push(RolloutEvent::TaskStopped(task));
-                    }
-                }
-                Err(err) => report(Diagnostic::StoppedTasks, &err, &mut failing, &mut events),
-            }
-        }
-        if outcome.is_none() && matches!(health, Health::NotWatched) {
-            health = self
-                .target_health(clients, &service, &table, &mut failing, &mut events)
-                .await;
-        }
-        let mut draining_old = false;
-        if let Health::Seen(groups) = &health {
-            draining_old = groups
-                .iter()
-                .flat_map(|g| g.by_deployment.iter())
-                .any(|(d, c)| {
-                    d.as_deref() != Some(self.started.deployment_id.as_str()) && c.draining > 0
-                });
-            if self.last_health.as_ref() != Some(groups) {
-                changed = true;
-                events.push(RolloutEvent::TargetHealth(groups.clone()));
-                commit.health = Some(groups.clone());
-            }
-            if draining_old && outcome.is_none() {
-                self.load_deregistration_delays(clients, &service, &mut failing, &mut events)
-                    .await;
-            }
-        }
+        let facts = self.facts(clients, &service, &table, &mut draft).await?;
+        // Judge first; then what changed; then the diagnostics, best effort.
+        let (outcome, health) = self
+            .judge_now(
+                clients,
+                &service,
+                &table,
+                facts.as_ref(),
+                polled_at,
+                &mut draft,
+            )
+            .await;
+        self.news(&service, &table, &mut draft);
+        let draining_old = self
+            .diagnose(
+                clients,
+                &service,
+                &table,
+                outcome.as_ref(),
+                health,
+                &mut draft,
+            )
+            .await;
+        let Draft {
+            mut events,
+            mut commit,
+            failing,
+            changed,
+        } = draft;
         commit.failing = Some(failing);
-
         if let Some(outcome) = outcome {
             let outcome = self.with_stopped_tasks(outcome, &commit.stopped_tasks);
             events.push(RolloutEvent::Outcome(outcome));
@@ -332,107 +278,53 @@ impl Watcher {
         })
     }
 
-    /// The service deployment's facts, or `None` when the table judges (and why, once).
-    async fn facts(
+    /// The verdict as an outcome (if any), and target health when judging needed it
+    /// (no rolloutState: our targets must be healthy over the steady window).
+    async fn judge_now(
         &mut self,
         clients: &Clients,
         service: &Service,
         table: &[DeploymentSnapshot],
-        events: &mut Vec<RolloutEvent>,
-        commit: &mut Commit,
-    ) -> Result<Option<ServiceDeploymentFacts>> {
-        let arn = match (&self.mode, &self.started.service_deployment_arn) {
-            (Mode::Table(_), _) => return Ok(None),
-            (_, Some(arn)) => arn.clone(),
-            (_, None) => {
-                let why = "the service reported no currentServiceDeployment for it".to_owned();
-                fall_back(why, events, commit);
-                return Ok(None);
-            }
+        facts: Option<&ServiceDeploymentFacts>,
+        polled_at: Instant,
+        draft: &mut Draft,
+    ) -> (Option<Outcome>, Health) {
+        let verdict = match facts {
+            Some(facts) => judge_service_deployment(facts, &self.started),
+            None => judge(table, &self.started),
         };
-        match self.describe_facts(clients, &arn, service, table).await {
-            Ok(facts) => {
-                if self.mode == Mode::Undecided {
-                    events.push(RolloutEvent::JudgedBy(JudgedBy::ServiceDeployments));
-                    commit.mode = Some(Mode::Api(arn));
-                }
-                Ok(Some(facts))
-            }
-            Err(err) if err.is_transient() => Err(err),
-            Err(err) => {
-                let why = service_deployment::unavailable(&err).unwrap_or_else(|| err.to_string());
-                fall_back(why, events, commit);
-                Ok(None)
-            }
+        if verdict != Verdict::FullStrength {
+            self.steady.observe(false, polled_at);
+            return (self.outcome(verdict, false), Health::NotWatched);
         }
+        let health = self.target_health(clients, service, table, draft).await;
+        let ready = match &health {
+            Health::Seen(groups) => targets_ready(
+                Some(groups),
+                &self.started.deployment_id,
+                table.first().map_or(0, |d| d.desired),
+            ),
+            // Nothing to look at, or nothing ever will be: running == desired is all there is.
+            Health::NotWatched | Health::Failed { lasting: true } => true,
+            Health::Failed { lasting: false } => false,
+        };
+        let steady = self.steady.observe(ready, polled_at);
+        (self.outcome(verdict, steady), health)
     }
 
-    async fn describe_facts(
-        &mut self,
-        clients: &Clients,
-        arn: &str,
-        service: &Service,
-        table: &[DeploymentSnapshot],
-    ) -> Result<ServiceDeploymentFacts> {
-        const ACTION: &str = "ecs:DescribeServiceDeployments";
-        let sd = service_deployment::describe(&clients.ecs, arn).await?;
-        let status = sd
-            .status()
-            .cloned()
-            .ok_or_else(|| unreadable(ACTION, "a service deployment without its status"))?;
-        let target = sd
-            .target_service_revision()
-            .and_then(|r| r.arn())
-            .ok_or_else(|| {
-                unreadable(ACTION, "a service deployment without its target revision")
-            })?;
-        let target_task_definition = Some(self.task_definition_of(clients, target).await?);
-        let rollback = match sd.rollback() {
-            Some(r) => {
-                let revision = r.service_revision_arn().map(str::to_owned);
-                // Best effort: without it the PRIMARY's task definition names the target.
-                let task_definition = match &revision {
-                    Some(rev) => self.task_definition_of(clients, rev).await.ok(),
-                    None => None,
-                };
-                Some(RollbackFacts {
-                    reason: r.reason().map(str::to_owned),
-                    service_revision_arn: revision,
-                    task_definition,
-                })
-            }
-            None => None,
-        };
-        Ok(ServiceDeploymentFacts {
-            arn: arn.to_owned(),
-            status,
-            status_reason: sd.status_reason().map(str::to_owned),
-            target_task_definition,
-            rollback,
-            triggered_alarms: sd
-                .alarms()
-                .map(|a| a.triggered_alarm_names().to_vec())
-                .unwrap_or_default(),
-            circuit_breaker: sd
-                .deployment_circuit_breaker()
-                .map(|cb| (cb.failure_count(), cb.threshold())),
-            current_service_deployment: service.current_service_deployment().map(str::to_owned),
-            primary: table
-                .iter()
-                .find(|d| d.status == "PRIMARY")
-                .map(|d| (d.id.clone(), d.task_definition.clone())),
-        })
-    }
-
-    async fn task_definition_of(&mut self, clients: &Clients, revision: &str) -> Result<String> {
-        if let Some(td) = self.revisions.get(revision) {
-            return Ok(td.clone());
+    /// A changed table and new service events, as events.
+    fn news(&self, service: &Service, table: &[DeploymentSnapshot], draft: &mut Draft) {
+        if !DeploymentSnapshot::same_state(table, &self.last_table) {
+            draft.changed = true;
+            draft.events.push(RolloutEvent::Deployments(table.to_vec()));
         }
-        let found =
-            service_deployment::task_definitions(&clients.ecs, &[revision.to_owned()]).await?;
-        let td = found.get(revision).cloned().unwrap_or_default();
-        self.revisions.insert(revision.to_owned(), td.clone());
-        Ok(td)
+        for (id, at, message) in self.new_service_events(service) {
+            draft.changed = true;
+            draft.commit.event_ids.push(id);
+            draft
+                .events
+                .push(RolloutEvent::ServiceEvent { at, message });
+        }
     }
 
     /// Turns a verdict into an outcome (stopped tasks attached later), waiting out the grace
@@ -548,124 +440,6 @@ impl Watcher {
         new
     }
 
-    /// Stopped tasks not seen yet: (every newly stopped ARN, ours among them).
-    async fn new_stopped_tasks(
-        &self,
-        clients: &Clients,
-        table: &[DeploymentSnapshot],
-    ) -> Result<(Vec<String>, Vec<StoppedTask>)> {
-        let arns =
-            tasks::list_tasks(&clients.ecs, &self.started.service, DesiredStatus::Stopped).await?;
-        let new: Vec<String> = arns
-            .into_iter()
-            .filter(|a| !self.seen_stopped.contains(a))
-            .collect();
-        if new.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let described =
-            tasks::describe_tasks(&clients.ecs, &self.started.service.cluster, &new).await?;
-        let mut seen = Vec::new();
-        let mut ours = Vec::new();
-        for task in described {
-            // A task being stopped is listed as desiredStatus STOPPED before it is stopped.
-            if task.last_status() != Some("STOPPED") {
-                continue;
-            }
-            let Some(arn) = task.task_arn() else { continue };
-            seen.push(arn.to_owned());
-            let deployment = task_deployment(&task, table);
-            if deployment.as_deref() == Some(self.started.deployment_id.as_str()) {
-                ours.push(StoppedTask::from_task(&task, deployment));
-            }
-        }
-        Ok((seen, ours))
-    }
-
-    async fn target_health(
-        &mut self,
-        clients: &Clients,
-        service: &Service,
-        table: &[DeploymentSnapshot],
-        failing: &mut HashSet<Diagnostic>,
-        events: &mut Vec<RolloutEvent>,
-    ) -> Health {
-        let groups = targets::service_target_groups(service);
-        if !self.options.target_health || groups.is_empty() {
-            return Health::NotWatched;
-        }
-        let polled = self
-            .tracker
-            .poll(clients, &self.started.service, &groups, table);
-        match tokio::time::timeout(DIAGNOSTICS_DEADLINE, polled).await {
-            Ok(Ok(health)) => {
-                failing.remove(&Diagnostic::TargetHealth);
-                Health::Seen(health)
-            }
-            Ok(Err(err)) => {
-                report(Diagnostic::TargetHealth, &err, failing, events);
-                Health::Failed {
-                    lasting: !err.is_transient(),
-                }
-            }
-            Err(_) => {
-                report(
-                    Diagnostic::TargetHealth,
-                    &late(DIAGNOSTICS_DEADLINE),
-                    failing,
-                    events,
-                );
-                Health::Failed { lasting: false }
-            }
-        }
-    }
-
-    async fn load_deregistration_delays(
-        &mut self,
-        clients: &Clients,
-        service: &Service,
-        failing: &mut HashSet<Diagnostic>,
-        events: &mut Vec<RolloutEvent>,
-    ) {
-        if !self.deregistration_delays.is_empty() || self.delays_failed {
-            return;
-        }
-        for arn in targets::service_target_groups(service) {
-            let asked = clients
-                .elb
-                .describe_target_group_attributes()
-                .target_group_arn(&arn)
-                .send();
-            let out = match tokio::time::timeout(DIAGNOSTICS_DEADLINE, asked).await {
-                Ok(Ok(out)) => out,
-                Ok(Err(e)) => {
-                    let err =
-                        Error::from_sdk("elasticloadbalancing:DescribeTargetGroupAttributes", e);
-                    report(Diagnostic::DeregistrationDelay, &err, failing, events);
-                    self.delays_failed = true;
-                    return;
-                }
-                Err(_) => {
-                    let err = late(DIAGNOSTICS_DEADLINE);
-                    report(Diagnostic::DeregistrationDelay, &err, failing, events);
-                    self.delays_failed = true;
-                    return;
-                }
-            };
-            // ELBv2's default when the attribute is not listed.
-            let secs = out
-                .attributes()
-                .iter()
-                .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
-                .and_then(|a| a.value())
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(300);
-            self.deregistration_delays
-                .insert(arn, Duration::from_secs(secs));
-        }
-        failing.remove(&Diagnostic::DeregistrationDelay);
-    }
-
     /// What the planner needs: whether anything changed, whether the end is near and when.
     fn signal(
         &mut self,
@@ -708,47 +482,5 @@ impl Watcher {
             endgame: ours_up && (others_running || draining_old),
             eta,
         }
-    }
-}
-
-/// The table judges from now on, and the stream says why.
-fn fall_back(why: String, events: &mut Vec<RolloutEvent>, commit: &mut Commit) {
-    events.push(RolloutEvent::JudgedBy(JudgedBy::DeploymentTable {
-        why: why.clone(),
-    }));
-    commit.mode = Some(Mode::Table(why));
-}
-
-/// Reports a diagnostic's failure, once until it works again.
-fn report(
-    what: Diagnostic,
-    err: &Error,
-    failing: &mut HashSet<Diagnostic>,
-    events: &mut Vec<RolloutEvent>,
-) {
-    if failing.insert(what) {
-        events.push(RolloutEvent::DiagnosticFailed {
-            what,
-            error: err.to_string(),
-        });
-    }
-}
-
-fn late(deadline: Duration) -> Error {
-    Error::Aws {
-        action: "diagnostics".into(),
-        code: Some("Timeout".into()),
-        kind: Some(ErrorKind::TransientError),
-        message: format!("no answer within {}s", deadline.as_secs()),
-    }
-}
-
-/// An answer the judge cannot read: the table judges instead (retrying would not help).
-fn unreadable(action: &str, message: &str) -> Error {
-    Error::Aws {
-        action: action.to_owned(),
-        code: None,
-        kind: None,
-        message: message.to_owned(),
     }
 }
