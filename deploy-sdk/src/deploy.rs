@@ -9,7 +9,10 @@ use futures::Stream;
 use crate::Clients;
 use crate::error::{Error, Result};
 use crate::rollout::{self, RolloutEvent, WatchOptions};
-use crate::service::{self, ServiceRef, StartedDeployment, UpdateOptions};
+use crate::service::{
+    self, DeploymentSnapshot, ServiceRef, StartedDeployment, UpdateOptions, short_task_definition,
+};
+use crate::service_deployment;
 use crate::taskdef::{self, ContainerChanges, CurrentRevision, NewRevision};
 
 /// What to deploy where.
@@ -228,37 +231,122 @@ impl Deployer {
         rollout::watch(self.clients.clone(), started, options)
     }
 
-    /// Puts the service back on the task definition that was PRIMARY before `failed` (not
-    /// "revision minus one"). If the service already runs it (the circuit breaker rolled
-    /// back), returns that deployment to watch instead of starting another.
+    /// Puts the service back where ECS itself would: on the last deployment that COMPLETED
+    /// (see [`Deployer::rollback_target`]), not on whatever was PRIMARY before `failed`.
+    /// Where the ServiceDeployment API exists and `failed` is still PENDING or IN_PROGRESS,
+    /// asks ECS to roll it back (`StopServiceDeployment` ROLLBACK) and returns that rollback
+    /// to watch (`stop_rollback`). If the service already runs the target (ECS rolled back),
+    /// returns that deployment to watch instead of starting another.
     pub async fn rollback(&self, failed: &StartedDeployment) -> Result<StartedDeployment> {
-        let to = failed
-            .previous_task_definition
-            .as_deref()
-            .ok_or_else(|| Error::InvalidInput {
-                what: "rollback".into(),
-                problem: format!(
-                    "no task definition was PRIMARY before deployment {}",
-                    failed.deployment_id
-                ),
-            })?;
-        let service = service::describe_service(&self.clients.ecs, &failed.service).await?;
-        if service::primary_deployment(&service).and_then(|d| d.task_definition()) == Some(to) {
+        let ecs = &self.clients.ecs;
+        let service = service::describe_service(ecs, &failed.service).await?;
+        let to = self.rollback_target(failed, &service).await?;
+        if let Some(arn) = &failed.service_deployment_arn
+            && self.still_running(arn).await?
+        {
+            service_deployment::stop_for_rollback(ecs, arn).await?;
+            return Ok(StartedDeployment {
+                task_definition: to,
+                previous_task_definition: Some(failed.task_definition.clone()),
+                created_at: std::time::SystemTime::now(),
+                is_new: true,
+                stop_rollback: true,
+                ..failed.clone()
+            });
+        }
+        self.put_back(&failed.service, &service, &to, &failed.task_definition)
+            .await
+    }
+
+    /// Puts the service on `task_definition` (an explicit rollback target), or returns the
+    /// deployment already running it.
+    pub async fn rollback_to(
+        &self,
+        target: &ServiceRef,
+        task_definition: &str,
+    ) -> Result<StartedDeployment> {
+        let service = service::describe_service(&self.clients.ecs, target).await?;
+        let from = service.task_definition().unwrap_or_default().to_owned();
+        self.put_back(target, &service, task_definition, &from)
+            .await
+    }
+
+    async fn put_back(
+        &self,
+        target: &ServiceRef,
+        service: &Service,
+        to: &str,
+        from: &str,
+    ) -> Result<StartedDeployment> {
+        if service::primary_deployment(service).and_then(|d| d.task_definition()) == Some(to) {
             let mut current =
-                StartedDeployment::primary_of(&service, &failed.service, "ecs:DescribeServices")?;
-            current.previous_task_definition = Some(failed.task_definition.clone());
+                StartedDeployment::primary_of(service, target, "ecs:DescribeServices")?;
+            current.previous_task_definition = Some(from.to_owned());
             return Ok(current);
         }
         let mut started = service::update_service(
             &self.clients.ecs,
-            &failed.service,
-            &service,
+            target,
+            service,
             to,
             &UpdateOptions::default(),
         )
         .await?;
-        started.previous_task_definition = Some(failed.task_definition.clone());
+        started.previous_task_definition = Some(from.to_owned());
         Ok(started)
+    }
+
+    /// Whether the service deployment is still PENDING or IN_PROGRESS; false where the API
+    /// cannot say.
+    async fn still_running(&self, arn: &str) -> Result<bool> {
+        use aws_sdk_ecs::types::ServiceDeploymentStatus as S;
+        match service_deployment::describe(&self.clients.ecs, arn).await {
+            Ok(sd) => Ok(matches!(sd.status(), Some(S::Pending | S::InProgress))),
+            Err(err) if service_deployment::unavailable(&err).is_some() => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Where a rollback of `failed` goes: the task definition of the newest SUCCESSFUL
+    /// service deployment not running `failed`'s (ListServiceDeployments →
+    /// DescribeServiceRevisions); where that API cannot say, a COMPLETED deployment in the
+    /// table, else the one that had COMPLETED before `failed` started. Never a deployment that
+    /// FAILED or was still IN_PROGRESS: with none known, an error asking for an explicit one.
+    pub async fn rollback_target(
+        &self,
+        failed: &StartedDeployment,
+        service: &Service,
+    ) -> Result<String> {
+        let ours = failed.task_definition.as_str();
+        match service_deployment::last_successful_task_definition(
+            &self.clients.ecs,
+            &failed.service,
+            ours,
+        )
+        .await
+        {
+            Ok(Some(td)) => return Ok(td),
+            Ok(None) => {}
+            Err(err) if service_deployment::unavailable(&err).is_some() => {}
+            Err(err) => return Err(err),
+        }
+        let table: Vec<_> = DeploymentSnapshot::table(service)
+            .into_iter()
+            .filter(|d| d.task_definition != ours)
+            .collect();
+        service::last_completed_task_definition(&table)
+            .filter(|_| table.iter().any(|d| d.rollout_state.is_some()))
+            .or_else(|| failed.previous_task_definition.clone())
+            .filter(|td| td != ours)
+            .ok_or_else(|| Error::InvalidInput {
+                what: "rollback".into(),
+                problem: format!(
+                    "no deployment of {} other than {} is known to have COMPLETED: name the \
+                     task definition to roll back to",
+                    failed.service,
+                    short_task_definition(ours)
+                ),
+            })
     }
 
     /// The load balancer URL of the service (see [`crate::verify::discover_url`]).

@@ -124,6 +124,22 @@ pub enum Error {
         stopped_tasks: Vec<StoppedTask>,
     },
 
+    /// Another client's UpdateService replaced our deployment before it finished.
+    #[error(
+        "deployment {deployment_id} was superseded by deployment {by}{}: {reason}",
+        task_definition.as_deref().map(|td| format!(" ({})", crate::arn::tail(td))).unwrap_or_default()
+    )]
+    Superseded {
+        /// Our deployment.
+        deployment_id: String,
+        /// The deployment that replaced it.
+        by: String,
+        /// Its task definition, when known.
+        task_definition: Option<String>,
+        /// What happened.
+        reason: String,
+    },
+
     /// The rollout did not finish within the time allowed.
     #[error("timed out after {}s waiting for deployment {deployment_id}; where it stood: {state}", waited.as_secs())]
     TimedOut {

@@ -7,14 +7,18 @@
 //!
 //! What it gets right that waiters and most deploy tools get wrong (the ECS behaviour it
 //! judges by is written down in the repository's `docs/ecs-behaviour.md`):
-//! - It tracks the deployment **its own** `UpdateService` created and judges that one: done
-//!   means that deployment is `COMPLETED` and still `PRIMARY`. A service that is "stable"
-//!   because the circuit breaker rolled back is reported as [`rollout::Outcome::RolledBack`],
-//!   never as success.
+//! - It tracks the deployment **its own** `UpdateService` created and judges that one: from
+//!   the ServiceDeployment API where the endpoint has it (done means `SUCCESSFUL` with our
+//!   revision), else from the deployments table (done means `COMPLETED` and still `PRIMARY`),
+//!   and says which ([`rollout::JudgedBy`]). A service that is "stable" because the circuit
+//!   breaker or a deployment alarm rolled back is reported as
+//!   [`rollout::Outcome::RolledBack`], one another client's `UpdateService` took over as
+//!   [`rollout::Outcome::Superseded`], never as success.
 //! - It reads target health per deployment and stopped-task reasons while it watches, and
 //!   verifies the answers the load balancer actually gives.
-//! - It polls about every second when things move and backs off to 5 s when they don't, so
-//!   the outcome is known quickly without hammering `DescribeServices`.
+//! - It polls about every second right after the update and around the expected end, paces
+//!   itself while things move, and backs off to 5 s when they don't, within a budget of
+//!   `DescribeServices` attempts (retries included) per minute.
 //!
 //! ## A whole deploy
 //!
@@ -58,8 +62,9 @@
 //! match outcome {
 //!     Some(Outcome::Completed { .. }) => {}
 //!     Some(failed) => {
-//!         // Put the previous task definition back (unless the circuit breaker already did).
-//!         if !matches!(failed, Outcome::RolledBack { .. }) {
+//!         // Put the last completed task definition back — unless ECS already rolled back,
+//!         // or another client's deploy replaced ours (undoing theirs is not ours to do).
+//!         if !matches!(failed, Outcome::RolledBack { .. } | Outcome::Superseded { .. }) {
 //!             let rollback = deployer.rollback(&started).await?;
 //!             let mut rb = std::pin::pin!(deployer.watch(rollback, WatchOptions::default()));
 //!             while let Some(event) = rb.next().await {
@@ -90,6 +95,8 @@
 //!   skips registering when nothing changes).
 //! - [`controller`]: refuses CodeDeploy and EXTERNAL services before anything is registered.
 //! - [`service`]: `DescribeServices`, the deployment table, `UpdateService`.
+//! - [`service_deployment`]: the ServiceDeployment API (describe, revisions, the last
+//!   successful one, `StopServiceDeployment`).
 //! - [`rollout`]: the watch stream, the outcome judge, the poll planner.
 //! - [`tasks`]: a service's tasks, which deployment each belongs to, stopped-task reasons.
 //! - [`targets`]: target health per deployment.
@@ -118,6 +125,7 @@ mod retryable;
 pub mod rollout;
 mod secret;
 pub mod service;
+pub mod service_deployment;
 pub mod targets;
 pub mod taskdef;
 pub mod tasks;

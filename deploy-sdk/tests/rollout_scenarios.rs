@@ -1,579 +1,24 @@
-//! Rollouts scripted frame by frame behind `aws-smithy-mocks`: each DescribeServices call
-//! serves the next frame of the service (deployments, events, tasks, target health), so the
-//! watcher sees a rollout unfold exactly as ECS reports one. The watch polls every few
-//! milliseconds here; the real intervals and the call budget are the planner's, tested on a
-//! simulated clock in `rollout.rs`.
+//! Rollouts scripted frame by frame behind `aws-smithy-mocks` (the harness is in
+//! `scenario/`): what the watcher makes of the deployments table, events, target health and
+//! stopped tasks.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+mod scenario;
+
+use std::time::Duration;
 
 use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
-use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
-use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
-use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::types::error::ClusterNotFoundException;
-use aws_sdk_ecs::types::{
-    Container, ContainerDefinition, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration,
-    DeploymentRolloutState, DesiredStatus, Failure, LoadBalancer, NetworkBinding, Service,
-    ServiceEvent, Task, TaskDefinition, TaskStopCode,
-};
-use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
-use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
-use aws_sdk_elasticloadbalancingv2::types::{
-    TargetDescription, TargetGroupAttribute, TargetHealth, TargetHealthDescription,
-    TargetHealthStateEnum,
-};
+use aws_sdk_ecs::types::{Failure, TaskStopCode};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_types::DateTime;
 use aws_smithy_types::body::SdkBody;
 use deploy_sdk::deploy::{DeployRequest, Deployer};
-use deploy_sdk::rollout::{Outcome, RolloutEvent, WatchOptions, watch};
-use deploy_sdk::service::{ServiceRef, StartedDeployment};
+use deploy_sdk::rollout::{Diagnostic, Outcome, RolloutEvent, WatchOptions, watch};
+use deploy_sdk::service::ServiceRef;
 use deploy_sdk::taskdef::ContainerChanges;
 use deploy_sdk::{Clients, Error};
 use futures::StreamExt;
-
-const TD1: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/hello-ecs:1";
-const TD2: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/hello-ecs:2";
-const TG: &str =
-    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/hello/0123456789abcdef";
-const OURS: &str = "ecs-svc/2222222222222222222";
-const OLD: &str = "ecs-svc/1111111111111111111";
-const ROLLBACK: &str = "ecs-svc/3333333333333333333";
-/// Our deployment's createdAt (ECS's clock).
-const T0: i64 = 1_800_000_000;
-
-// ---------- building blocks of a frame ----------
-
-struct Dep {
-    id: &'static str,
-    status: &'static str,
-    td: &'static str,
-    counts: (i32, i32, i32, i32), // desired, pending, running, failed
-    rollout: Option<(&'static str, &'static str)>,
-}
-
-fn dep(
-    id: &'static str,
-    status: &'static str,
-    td: &'static str,
-    counts: (i32, i32, i32, i32),
-) -> Dep {
-    let state = if status == "PRIMARY" {
-        "IN_PROGRESS"
-    } else {
-        "COMPLETED"
-    };
-    Dep {
-        id,
-        status,
-        td,
-        counts,
-        rollout: Some((state, "")),
-    }
-}
-
-impl Dep {
-    fn rollout(mut self, state: &'static str, reason: &'static str) -> Dep {
-        self.rollout = Some((state, reason));
-        self
-    }
-    fn no_rollout_state(mut self) -> Dep {
-        self.rollout = None;
-        self
-    }
-    fn build(&self) -> Deployment {
-        let (desired, pending, running, failed) = self.counts;
-        let mut d = Deployment::builder()
-            .id(self.id)
-            .status(self.status)
-            .task_definition(self.td)
-            .desired_count(desired)
-            .pending_count(pending)
-            .running_count(running)
-            .failed_tasks(failed)
-            .created_at(DateTime::from_secs(if self.id == OLD {
-                T0 - 3600
-            } else {
-                T0
-            }));
-        if let Some((state, reason)) = self.rollout {
-            d = d.rollout_state(DeploymentRolloutState::from(state));
-            if !reason.is_empty() {
-                d = d.rollout_state_reason(reason);
-            }
-        }
-        d.build()
-    }
-}
-
-/// A target of the target group: (host port, state).
-type TargetState = (i32, &'static str);
-
-#[derive(Default)]
-struct Frame {
-    deployments: Vec<Dep>,
-    /// Events recorded in this frame: (seconds after T0, message).
-    events: Vec<(i64, String)>,
-    targets: Vec<TargetState>,
-    /// Tasks that stopped in this frame.
-    stopped: Vec<Task>,
-    /// How many DescribeServices calls this frame lasts.
-    hold: usize,
-}
-
-fn frame(deployments: Vec<Dep>) -> Frame {
-    Frame {
-        deployments,
-        hold: 1,
-        ..Frame::default()
-    }
-}
-
-impl Frame {
-    fn event(mut self, after: i64, message: &str) -> Frame {
-        self.events.push((after, message.to_owned()));
-        self
-    }
-    fn targets(mut self, targets: &[TargetState]) -> Frame {
-        self.targets = targets.to_vec();
-        self
-    }
-    fn stopped(mut self, task: Task) -> Frame {
-        self.stopped.push(task);
-        self
-    }
-    fn hold(mut self, calls: usize) -> Frame {
-        self.hold = calls;
-        self
-    }
-}
-
-/// A running task of `deployment` listening on `port`.
-fn task(arn: &str, deployment: &str, td: &str, port: i32) -> Task {
-    Task::builder()
-        .task_arn(arn)
-        .started_by(deployment)
-        .task_definition_arn(td)
-        .last_status("RUNNING")
-        .desired_status("RUNNING")
-        .containers(
-            Container::builder()
-                .name("hello-ecs")
-                .network_bindings(
-                    NetworkBinding::builder()
-                        .bind_ip("0.0.0.0")
-                        .host_port(port)
-                        .container_port(8080)
-                        .build(),
-                )
-                .build(),
-        )
-        .build()
-}
-
-fn stopped_task(
-    arn: &str,
-    deployment: &str,
-    td: &str,
-    code: TaskStopCode,
-    reason: &str,
-    exit: Option<i32>,
-) -> Task {
-    let mut container = Container::builder().name("hello-ecs");
-    if let Some(exit) = exit {
-        container = container.exit_code(exit);
-    } else {
-        container = container.reason(reason);
-    }
-    Task::builder()
-        .task_arn(arn)
-        .started_by(deployment)
-        .task_definition_arn(td)
-        .last_status("STOPPED")
-        .desired_status("STOPPED")
-        .stop_code(code)
-        .stopped_reason(reason)
-        .containers(container.build())
-        .build()
-}
-
-// ---------- the scripted service ----------
-
-struct Script {
-    frames: Vec<Frame>,
-    /// Index of the frame last served by DescribeServices.
-    current: usize,
-    served_in_frame: usize,
-    started: bool,
-    describe_calls: usize,
-    throttle_next: usize,
-    circuit_breaker_rollback: bool,
-    /// Every task ever seen, by ARN (running ones are listed while their port has a target).
-    tasks: Vec<Task>,
-}
-
-impl Script {
-    fn new(frames: Vec<Frame>) -> Arc<Mutex<Script>> {
-        let tasks = vec![
-            task("arn:task/old-a", OLD, TD1, 32001),
-            task("arn:task/old-b", OLD, TD1, 32002),
-            task("arn:task/old-c", OLD, TD1, 32003),
-            task("arn:task/old-d", OLD, TD1, 32004),
-            task("arn:task/new-a", OURS, TD2, 33001),
-            task("arn:task/new-b", OURS, TD2, 33002),
-            task("arn:task/new-c", OURS, TD2, 33003),
-            task("arn:task/new-d", OURS, TD2, 33004),
-        ];
-        Arc::new(Mutex::new(Script {
-            frames,
-            current: 0,
-            served_in_frame: 0,
-            started: false,
-            describe_calls: 0,
-            throttle_next: 0,
-            circuit_breaker_rollback: false,
-            tasks,
-        }))
-    }
-
-    /// The service for the next DescribeServices call.
-    fn describe(&mut self) -> Service {
-        if self.started {
-            self.served_in_frame += 1;
-            if self.served_in_frame >= self.frames[self.current].hold
-                && self.current + 1 < self.frames.len()
-            {
-                self.current += 1;
-                self.served_in_frame = 0;
-            }
-        }
-        self.started = true;
-        self.describe_calls += 1;
-        let frame = &self.frames[self.current];
-        let deployments: Vec<Deployment> = frame.deployments.iter().map(Dep::build).collect();
-        let primary_td = frame
-            .deployments
-            .iter()
-            .find(|d| d.status == "PRIMARY")
-            .map_or(TD1, |d| d.td);
-        // Events accumulate: every frame's events up to now, newest first. One event from
-        // before our deployment must never be reported.
-        let mut events: Vec<ServiceEvent> = vec![service_event(
-            "before",
-            T0 - 600,
-            "(service hello-ecs) has reached a steady state.",
-        )];
-        for (i, f) in self.frames[..=self.current].iter().enumerate() {
-            for (j, (after, message)) in f.events.iter().enumerate() {
-                events.push(service_event(&format!("ev-{i}-{j}"), T0 + after, message));
-            }
-        }
-        events.reverse();
-        Service::builder()
-            .service_name("hello-ecs")
-            .service_arn("arn:aws:ecs:us-east-1:123456789012:service/dev-cluster/hello-ecs")
-            .status("ACTIVE")
-            .task_definition(primary_td)
-            .set_deployments(Some(deployments))
-            .set_events(Some(events))
-            .load_balancers(
-                LoadBalancer::builder()
-                    .target_group_arn(TG)
-                    .container_name("hello-ecs")
-                    .container_port(8080)
-                    .build(),
-            )
-            .deployment_configuration(
-                DeploymentConfiguration::builder()
-                    .minimum_healthy_percent(100)
-                    .maximum_percent(200)
-                    .deployment_circuit_breaker(
-                        DeploymentCircuitBreaker::builder()
-                            .enable(true)
-                            .rollback(self.circuit_breaker_rollback)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    }
-
-    fn stopped_so_far(&self) -> Vec<Task> {
-        self.frames[..=self.current]
-            .iter()
-            .flat_map(|f| f.stopped.iter().cloned())
-            .collect()
-    }
-
-    fn list_tasks(&self, status: Option<&DesiredStatus>) -> Vec<String> {
-        match status {
-            Some(DesiredStatus::Stopped) => self
-                .stopped_so_far()
-                .iter()
-                .filter_map(|t| t.task_arn().map(str::to_owned))
-                .collect(),
-            _ => self
-                .tasks
-                .iter()
-                .filter_map(|t| t.task_arn().map(str::to_owned))
-                .collect(),
-        }
-    }
-
-    fn describe_tasks(&self, arns: &[String]) -> Vec<Task> {
-        let stopped = self.stopped_so_far();
-        arns.iter()
-            .filter_map(|arn| {
-                stopped
-                    .iter()
-                    .chain(&self.tasks)
-                    .find(|t| t.task_arn() == Some(arn.as_str()))
-                    .cloned()
-            })
-            .collect()
-    }
-
-    fn target_health(&self) -> Vec<TargetHealthDescription> {
-        self.frames[self.current]
-            .targets
-            .iter()
-            .map(|(port, state)| {
-                TargetHealthDescription::builder()
-                    .target(
-                        TargetDescription::builder()
-                            .id("i-0123456789abcdef0")
-                            .port(*port)
-                            .build(),
-                    )
-                    .target_health(
-                        TargetHealth::builder()
-                            .state(TargetHealthStateEnum::from(*state))
-                            .build(),
-                    )
-                    .build()
-            })
-            .collect()
-    }
-}
-
-fn service_event(id: &str, at: i64, message: &str) -> ServiceEvent {
-    ServiceEvent::builder()
-        .id(id)
-        .created_at(DateTime::from_secs(at))
-        .message(message)
-        .build()
-}
-
-fn throttled() -> HttpResponse {
-    HttpResponse::new(
-        400.try_into().unwrap(),
-        SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
-    )
-}
-
-/// Clients whose ECS and ELBv2 calls are answered from the script, with the SDK's real
-/// adaptive retries.
-fn clients(script: &Arc<Mutex<Script>>) -> Clients {
-    // Throttled answers come from their own rule: computed rules cannot serve SDK retries.
-    let throttles = script.lock().unwrap().throttle_next;
-    let throttle = (throttles > 0).then(|| {
-        mock!(aws_sdk_ecs::Client::describe_services)
-            .sequence()
-            .http_response(throttled)
-            .times(throttles)
-            .build()
-    });
-    let s = script.clone();
-    let describe_services =
-        mock!(aws_sdk_ecs::Client::describe_services).then_compute_output(move |_| {
-            DescribeServicesOutput::builder()
-                .services(s.lock().unwrap().describe())
-                .build()
-        });
-    let s = script.clone();
-    let list_tasks = mock!(aws_sdk_ecs::Client::list_tasks).then_compute_output(move |req| {
-        ListTasksOutput::builder()
-            .set_task_arns(Some(s.lock().unwrap().list_tasks(req.desired_status())))
-            .build()
-    });
-    let s = script.clone();
-    let describe_tasks =
-        mock!(aws_sdk_ecs::Client::describe_tasks).then_compute_output(move |req| {
-            DescribeTasksOutput::builder()
-                .set_tasks(Some(s.lock().unwrap().describe_tasks(req.tasks())))
-                .build()
-        });
-    let describe_task_definition = mock!(aws_sdk_ecs::Client::describe_task_definition)
-        .then_compute_output(|req| {
-            DescribeTaskDefinitionOutput::builder()
-                .task_definition(
-                    TaskDefinition::builder()
-                        .task_definition_arn(req.task_definition().unwrap_or(TD1))
-                        .family("hello-ecs")
-                        .container_definitions(
-                            ContainerDefinition::builder()
-                                .name("hello-ecs")
-                                .image("repo:1")
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build()
-        });
-    let s = script.clone();
-    let target_health = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health)
-        .then_compute_output(move |_| {
-            DescribeTargetHealthOutput::builder()
-                .set_target_health_descriptions(Some(s.lock().unwrap().target_health()))
-                .build()
-        });
-    let attributes =
-        mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_group_attributes)
-            .then_output(|| {
-                DescribeTargetGroupAttributesOutput::builder()
-                    .attributes(
-                        TargetGroupAttribute::builder()
-                            .key("deregistration_delay.timeout_seconds")
-                            .value("5")
-                            .build(),
-                    )
-                    .build()
-            });
-    let retries = |c: aws_sdk_ecs::config::Builder| {
-        c.retry_config(
-            // Standard mode: adaptive mode's client-side rate limiter, fed throttles a few
-            // milliseconds apart, would stall the scripted clock for a minute.
-            aws_sdk_ecs::config::retry::RetryConfig::standard()
-                .with_max_attempts(deploy_sdk::MAX_ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(5)),
-        )
-        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
-        // Adaptive retries share a rate limiter per partition across the whole process:
-        // one test's throttling must not slow the others down.
-        .retry_partition(aws_sdk_ecs::config::retry::RetryPartition::new(format!(
-            "test-{}",
-            PARTITIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        )))
-    };
-    let ecs_rules: Vec<&aws_smithy_mocks::Rule> = throttle
-        .iter()
-        .chain([
-            &describe_services,
-            &list_tasks,
-            &describe_tasks,
-            &describe_task_definition,
-        ])
-        .collect();
-    Clients {
-        ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs_rules, retries),
-        ecr: mock_client!(
-            aws_sdk_ecr,
-            RuleMode::MatchAny,
-            Vec::<&aws_smithy_mocks::Rule>::new()
-        ),
-        elb: mock_client!(
-            aws_sdk_elasticloadbalancingv2,
-            RuleMode::MatchAny,
-            [&target_health, &attributes]
-        ),
-    }
-}
-
-static PARTITIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Poll every few milliseconds so a scripted rollout takes a moment.
-fn fast() -> WatchOptions {
-    WatchOptions {
-        timeout: Duration::from_secs(30),
-        min_interval: Duration::from_millis(2),
-        max_interval: Duration::from_millis(10),
-        rollback_grace: Duration::from_millis(300),
-        ..WatchOptions::default()
-    }
-}
-
-fn started(rollback: bool) -> StartedDeployment {
-    StartedDeployment {
-        service: ServiceRef::new("dev-cluster", "hello-ecs"),
-        deployment_id: OURS.into(),
-        task_definition: TD2.into(),
-        previous_task_definition: Some(TD1.into()),
-        created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(T0 as u64),
-        is_new: true,
-        circuit_breaker_rollback: rollback,
-    }
-}
-
-struct Watched {
-    events: Vec<RolloutEvent>,
-    outcome: Outcome,
-    describe_calls: usize,
-}
-
-impl Watched {
-    fn messages(&self) -> Vec<&str> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                RolloutEvent::ServiceEvent { message, .. } => Some(message.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
-    fn tables(&self) -> Vec<String> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                RolloutEvent::Deployments(t) => Some(
-                    t.iter()
-                        .map(|d| format!("{}:{}/{}", &d.id[8..9], d.running, d.desired))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-async fn run(
-    script: &Arc<Mutex<Script>>,
-    started: StartedDeployment,
-    options: WatchOptions,
-) -> Watched {
-    let clients = clients(script);
-    let stream = watch(clients, started, options);
-    let events: Vec<RolloutEvent> = stream.map(|e| e.expect("watch error")).collect().await;
-    let outcome = match events.last() {
-        Some(RolloutEvent::Outcome(o)) => o.clone(),
-        other => panic!("the stream did not end with an outcome: {other:?}"),
-    };
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| matches!(e, RolloutEvent::Outcome(_)))
-            .count(),
-        1,
-        "one outcome"
-    );
-    let Some(RolloutEvent::Stats(stats)) = events.iter().rev().nth(1) else {
-        panic!("no stats before the outcome: {events:?}");
-    };
-    // Every poll counts, answered or throttled.
-    let answered = script.lock().unwrap().describe_calls;
-    assert!(
-        (answered..=answered + 1).contains(&(stats.describe_services_calls as usize)),
-        "{stats:?} vs {answered}"
-    );
-    let describe_calls = script.lock().unwrap().describe_calls;
-    Watched {
-        events,
-        outcome,
-        describe_calls,
-    }
-}
+use scenario::*;
 
 // ---------- the scenarios ----------
 
@@ -906,23 +351,253 @@ async fn throttling_is_retried_and_polled_through() {
     assert!(retrying[0].contains("ThrottlingException"), "{retrying:?}");
 }
 
+/// Point 5: without rolloutState (Classic Load Balancer), "alone at full strength" is not
+/// done while our targets are not all healthy.
 #[tokio::test]
-async fn without_rollout_state_ours_alone_at_full_strength_is_done() {
+async fn without_rollout_state_running_is_not_healthy() {
+    let alone = || vec![dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).no_rollout_state()];
     let script = Script::new(vec![
         frame(vec![
             dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).no_rollout_state(),
             dep(OLD, "ACTIVE", TD1, (0, 0, 2, 0)).no_rollout_state(),
         ])
-        .hold(3),
+        .targets(&[(32001, "draining"), (33001, "initial"), (33002, "initial")])
+        .hold(2),
+        frame(alone())
+            .targets(&[(33001, "healthy"), (33002, "initial")])
+            .hold(3),
+        frame(alone())
+            .targets(&[(33001, "healthy"), (33002, "unhealthy")])
+            .hold(3),
+        frame(alone())
+            .targets(&[(33001, "healthy"), (33002, "healthy")])
+            .hold(usize::MAX),
+    ]);
+    let options = WatchOptions {
+        steady_window: Duration::from_millis(50),
+        ..fast()
+    };
+    let watched = run(&script, started(false), options).await;
+    assert!(watched.outcome.is_success(), "{:?}", watched.outcome);
+    let healthy_from = 2 + 3 + 3 + 1;
+    assert!(
+        watched.describe_calls > healthy_from,
+        "not done before both targets were healthy: {} calls",
+        watched.describe_calls
+    );
+}
+
+/// Point 5, no target groups at all: running == desired must hold over the steady window.
+#[tokio::test]
+async fn without_rollout_state_or_target_groups_running_must_hold_a_while() {
+    let alone = || vec![dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).no_rollout_state()];
+    let script = Script::new(vec![
         frame(vec![
             dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).no_rollout_state(),
+            dep(OLD, "ACTIVE", TD1, (0, 0, 2, 0)).no_rollout_state(),
+        ]),
+        frame(alone()),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 1, 0)).no_rollout_state(),
+        ]),
+        frame(alone()).hold(usize::MAX),
+    ]);
+    script.lock().unwrap().classic = true;
+    let started_at = tokio::time::Instant::now();
+    let options = WatchOptions {
+        steady_window: Duration::from_millis(100),
+        ..fast()
+    };
+    let watched = run(&script, started(false), options).await;
+    assert!(watched.outcome.is_success(), "{:?}", watched.outcome);
+    assert!(
+        started_at.elapsed() >= Duration::from_millis(100),
+        "steady for the whole window first"
+    );
+    assert!(
+        watched.describe_calls >= 5,
+        "a relapse to 1 running started the window over: {} calls",
+        watched.describe_calls
+    );
+    assert!(
+        !watched
+            .events
+            .iter()
+            .any(|e| matches!(e, RolloutEvent::TargetHealth(_))),
+        "no target groups, no target health"
+    );
+}
+
+fn count<F: Fn(&RolloutEvent) -> bool>(events: &[RolloutEvent], f: F) -> usize {
+    events.iter().filter(|e| f(e)).count()
+}
+
+/// Point 6: target health gone (TargetGroupNotFound on every poll) and ListTasks throttled
+/// through all its retries once: each reported once, and the outcome still comes.
+#[tokio::test]
+async fn diagnostics_that_fail_never_end_the_watch_nor_hide_its_outcome() {
+    let pull = "CannotPullContainerError: repo:2 not found";
+    let script = Script::new(vec![
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 2, 0, 0)),
+            dep(OLD, "ACTIVE", TD1, (2, 0, 2, 0)),
+        ]),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 1, 1, 1)),
+            dep(OLD, "ACTIVE", TD1, (2, 0, 2, 0)),
+        ])
+        .stopped(stopped_task(
+            "arn:task/f1",
+            OURS,
+            TD2,
+            TaskStopCode::TaskFailedToStart,
+            pull,
+            None,
+        ))
+        .hold(3),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 2, 1)).rollout("COMPLETED", "done"),
         ]),
     ]);
+    {
+        let mut s = script.lock().unwrap();
+        s.target_group_gone = true;
+        s.list_tasks_fail_at = Some(2);
+    }
     let watched = run(&script, started(false), fast()).await;
     assert!(watched.outcome.is_success(), "{:?}", watched.outcome);
+    let failed = |what| {
+        count(
+            &watched.events,
+            |e| matches!(e, RolloutEvent::DiagnosticFailed { what: w, .. } if *w == what),
+        )
+    };
+    assert_eq!(failed(Diagnostic::TargetHealth), 1, "once, not every poll");
+    assert_eq!(failed(Diagnostic::StoppedTasks), 1);
+    let stopped = count(&watched.events, |e| {
+        matches!(e, RolloutEvent::TaskStopped(_))
+    });
     assert_eq!(
-        watched.describe_calls, 4,
-        "not done while the old deployment still runs tasks"
+        stopped, 1,
+        "the stopped task the failed ListTasks missed, reported later once"
+    );
+    assert!(watched.describe_calls >= 4);
+}
+
+/// Point 7: a poll whose DescribeServiceDeployments fails (every attempt throttled) after
+/// DescribeServices answered new events and a new table: those are handed out once, by the
+/// next poll.
+#[tokio::test]
+async fn events_are_handed_out_once_when_a_poll_fails_half_way() {
+    let registered = "(service hello-ecs) registered 2 targets in (target-group hello)";
+    let script = Script::new(vec![
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 2, 0, 0)),
+            dep(OLD, "ACTIVE", TD1, (2, 0, 2, 0)),
+        ])
+        .event(
+            1,
+            "(service hello-ecs) has started 2 tasks: (task new-a) (task new-b).",
+        )
+        .sd(sd("IN_PROGRESS")),
+        // Served twice: to the poll that fails, then to the next one.
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)),
+            dep(OLD, "ACTIVE", TD1, (2, 0, 2, 0)),
+        ])
+        .event(3, registered)
+        .sd(sd("IN_PROGRESS"))
+        .hold(2),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)).rollout("COMPLETED", "done"),
+        ])
+        .sd(sd("SUCCESSFUL")),
+    ]);
+    {
+        let mut s = script.lock().unwrap();
+        s.api = Api::Present;
+        s.sd_fail_at = Some(2);
+    }
+    let mut started = started(false);
+    started.service_deployment_arn = Some(SD_OURS.into());
+    let watched = run(&script, started, fast()).await;
+    assert!(watched.outcome.is_success(), "{:?}", watched.outcome);
+    assert_eq!(
+        count(&watched.events, |e| matches!(
+            e,
+            RolloutEvent::Retrying { .. }
+        )),
+        1
+    );
+    assert_eq!(
+        watched.messages(),
+        [
+            "(service hello-ecs) has started 2 tasks: (task new-a) (task new-b).",
+            registered
+        ]
+    );
+    assert_eq!(watched.tables(), ["2:0/2 1:2/2", "2:2/2 1:2/2", "2:2/2"]);
+}
+
+/// Point 8: bad poll bounds are refused before any call.
+#[tokio::test]
+async fn bad_watch_options_are_refused() {
+    let script = Script::new(vec![frame(vec![dep(OURS, "PRIMARY", TD2, (1, 0, 1, 0))])]);
+    for options in [
+        WatchOptions {
+            min_interval: Duration::ZERO,
+            ..WatchOptions::default()
+        },
+        WatchOptions {
+            min_interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(1),
+            ..WatchOptions::default()
+        },
+    ] {
+        let mut stream = std::pin::pin!(watch(clients(&script), started(false), options));
+        let first = stream.next().await.expect("an item");
+        assert!(
+            matches!(&first, Err(Error::InvalidInput { what, .. }) if what == "watch options"),
+            "{first:?}"
+        );
+        assert!(stream.next().await.is_none());
+    }
+    assert_eq!(script.lock().unwrap().describe_calls, 0);
+}
+
+/// Point 8: a watch sharing its budget with another (a deploy and its rollback) waits for the
+/// other's attempts to leave the 60 s window.
+#[tokio::test(start_paused = true)]
+async fn a_shared_budget_holds_across_watches() {
+    let script = Script::new(vec![
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (1, 0, 1, 0)),
+            dep(OLD, "ACTIVE", TD1, (1, 0, 1, 0)),
+        ]),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (1, 0, 1, 0)).rollout("COMPLETED", "done"),
+        ]),
+    ]);
+    let budget = deploy_sdk::rollout::CallBudget::new();
+    let begun = tokio::time::Instant::now();
+    for _ in 0..20 {
+        budget.record(begun);
+    }
+    let options = WatchOptions {
+        budget: budget.clone(),
+        ..WatchOptions::default()
+    };
+    let watched = run(&script, started(false), options).await;
+    assert!(watched.outcome.is_success());
+    assert!(
+        begun.elapsed() >= Duration::from_secs(60),
+        "the second poll waited for the window: {:?}",
+        begun.elapsed()
+    );
+    assert_eq!(
+        budget.total(),
+        22,
+        "both polls recorded in the shared budget"
     );
 }
 

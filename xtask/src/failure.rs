@@ -1,4 +1,4 @@
-//! Exit codes: 0 deployed and verified, 1 deploy failed or rolled back, 2 bad usage or
+//! Exit codes: 0 deployed and verified, 1 deploy failed, rolled back or superseded, 2 bad usage or
 //! configuration, 3 verification failed. Errors carry theirs through `anyhow`.
 
 use std::fmt;

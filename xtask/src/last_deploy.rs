@@ -19,7 +19,12 @@ pub struct LastDeploy {
     pub service: String,
     pub deployment_id: String,
     pub task_definition: String,
+    /// The task definition that last COMPLETED before it (deploy-sdk's
+    /// `previous_task_definition`), never another client's revision that replaced ours.
     pub previous_task_definition: Option<String>,
+    /// Its ServiceDeployment ARN, where the endpoint has that API.
+    #[serde(default)]
+    pub service_deployment_arn: Option<String>,
 }
 
 fn file(settings: &Settings) -> PathBuf {
@@ -41,6 +46,7 @@ pub fn record(settings: &Settings, started: &StartedDeployment) {
         deployment_id: started.deployment_id.clone(),
         task_definition: started.task_definition.clone(),
         previous_task_definition: started.previous_task_definition.clone(),
+        service_deployment_arn: started.service_deployment_arn.clone(),
     };
     let path = file(settings);
     if let Some(dir) = path.parent() {
@@ -92,7 +98,10 @@ mod tests {
             ),
             created_at: std::time::SystemTime::now(),
             is_new: true,
-            circuit_breaker_rollback: false,
+            ecs_rolls_back: false,
+            alarm_names: Vec::new(),
+            service_deployment_arn: Some("arn:aws:ecs:us-east-1:0:service-deployment/c/s/x".into()),
+            stop_rollback: false,
         };
         record(&settings, &started);
         let last = read(&settings).unwrap();
@@ -105,6 +114,7 @@ mod tests {
                 deployment_id: "ecs-svc/1".into(),
                 task_definition: started.task_definition.clone(),
                 previous_task_definition: started.previous_task_definition.clone(),
+                service_deployment_arn: started.service_deployment_arn.clone(),
             }
         );
     }

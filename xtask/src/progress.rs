@@ -170,10 +170,15 @@ impl Progress {
             }
             RolloutEvent::TaskStopped(task) => self.line(format!("stopped task {task}")),
             RolloutEvent::Retrying { error } => self.line(format!("retrying: {error}")),
+            RolloutEvent::JudgedBy(by) => self.line(format!("roll: judging by {by}")),
+            RolloutEvent::DiagnosticFailed { what, error } => self.line(format!(
+                "roll: no {what} for now (the watch goes on): {error}"
+            )),
             RolloutEvent::Stats(stats) => self.line(format!(
-                "watch: {} DescribeServices calls in {:.1}s",
+                "watch: {} DescribeServices calls in {:.1}s, judged by {}",
                 stats.describe_services_calls,
-                stats.watched.as_secs_f64()
+                stats.watched.as_secs_f64(),
+                stats.judged_by
             )),
             RolloutEvent::Outcome(outcome) => {
                 self.line(format!("outcome: {}", outcome_text(outcome)))
@@ -290,8 +295,21 @@ pub fn outcome_text(outcome: &deploy_sdk::rollout::Outcome) -> String {
             reason,
             ..
         } => format!(
-            "ROLLED BACK: {deployment_id} failed ({reason}); the service runs {} again",
+            "ROLLED BACK: {deployment_id} failed ({reason}); ECS put the service back on {}",
             deploy_sdk::service::short_task_definition(to)
+        ),
+        Superseded {
+            deployment_id,
+            by,
+            task_definition,
+            reason,
+        } => format!(
+            "SUPERSEDED: {deployment_id} was replaced by deployment {by}{} from another \
+             UpdateService ({reason}); nothing was rolled back",
+            task_definition
+                .as_deref()
+                .map(|td| format!(" of {}", deploy_sdk::service::short_task_definition(td)))
+                .unwrap_or_default()
         ),
         TimedOut {
             deployment_id,

@@ -1,5 +1,5 @@
-//! `cargo xtask rollback`: the service back on the task definition before the last deploy
-//! (or `--to`), watched to its outcome.
+//! `cargo xtask rollback`: the service back on the last task definition that COMPLETED
+//! before the last deploy (or `--to`), watched to its outcome.
 
 use std::time::{Duration, SystemTime};
 
@@ -20,7 +20,8 @@ use crate::watch::watch_to_outcome;
 pub struct RollbackArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// Task definition to go back to [default: the one before the last `cargo xtask deploy`].
+    /// Task definition to go back to [default: the last one that COMPLETED before the last
+    /// `cargo xtask deploy`, as ECS would roll back].
     #[arg(long, value_name = "TASK_DEFINITION")]
     to: Option<String>,
     /// Don't wait for the rollback to complete.
@@ -41,34 +42,29 @@ pub fn run(args: RollbackArgs) -> Result<()> {
 
 async fn roll_back(args: &RollbackArgs, settings: &Settings, progress: &Progress) -> Result<()> {
     let clients = connect(settings, &|line| progress.line(line)).await?;
-    let service = describe_service(&clients.ecs, &settings.service_ref()).await?;
-    let current = service.task_definition().unwrap_or_default().to_owned();
-    let to = match args.to.clone() {
-        Some(to) => to,
-        None => last_deploy::read(settings)?
-            .previous_task_definition
-            .ok_or_else(|| {
-                Failure::usage(
-                    "the last deploy created the service: there is nothing before it; use --to",
-                )
-            })?,
-    };
-    // What runs now, as the "failed" deployment Deployer::rollback goes back from.
-    let failed = StartedDeployment {
-        service: settings.service_ref(),
-        deployment_id: "current".into(),
-        task_definition: current,
-        previous_task_definition: Some(to.clone()),
-        created_at: SystemTime::now(),
-        is_new: false,
-        circuit_breaker_rollback: false,
-    };
     let deployer = Deployer::new(clients);
-    let started = deployer.rollback(&failed).await?;
+    let target = settings.service_ref();
+    let started = match &args.to {
+        Some(to) => deployer.rollback_to(&target, to).await?,
+        None => {
+            let failed = last_deploy_running(&deployer, settings).await?;
+            deployer.rollback(&failed).await.map_err(|err| match err {
+                deploy_sdk::Error::InvalidInput { .. } => {
+                    anyhow::Error::from(Failure::usage(format!("{err}: use --to")))
+                }
+                err => err.into(),
+            })?
+        }
+    };
     progress.line(format!(
-        "rollback: {} runs {}",
+        "rollback: {} {} {}",
         started.deployment_id,
-        short_task_definition(&to)
+        if started.stop_rollback {
+            "is rolled back by ECS to"
+        } else {
+            "runs"
+        },
+        short_task_definition(&started.task_definition)
     ));
     if args.no_wait {
         return Ok(());
@@ -85,4 +81,40 @@ async fn roll_back(args: &RollbackArgs, settings: &Settings, progress: &Progress
         return Err(Failure::deploy(format!("rollback {}", outcome_text(&outcome))).into());
     }
     Ok(())
+}
+
+/// The last deploy as the deployment to roll back, if the service still runs it. One that
+/// was rolled back or replaced by another client's deploy is not ours to undo: rolling "back"
+/// from someone else's revision would go to the wrong place.
+async fn last_deploy_running(
+    deployer: &Deployer,
+    settings: &Settings,
+) -> Result<StartedDeployment> {
+    let last = last_deploy::read(settings)?;
+    let target = settings.service_ref();
+    let service = describe_service(&deployer.clients().ecs, &target).await?;
+    let current = service.task_definition().unwrap_or_default();
+    if current != last.task_definition {
+        return Err(Failure::usage(format!(
+            "the service runs {}, not {} that the last deploy ({}) started: it was rolled back \
+             or replaced by another deploy, so there is nothing of ours to undo; name the \
+             revision with --to",
+            short_task_definition(current),
+            short_task_definition(&last.task_definition),
+            last.deployment_id
+        ))
+        .into());
+    }
+    Ok(StartedDeployment {
+        service: target,
+        deployment_id: last.deployment_id,
+        task_definition: last.task_definition,
+        previous_task_definition: last.previous_task_definition,
+        created_at: SystemTime::now(),
+        is_new: false,
+        ecs_rolls_back: false,
+        alarm_names: Vec::new(),
+        service_deployment_arn: last.service_deployment_arn,
+        stop_rollback: false,
+    })
 }

@@ -48,6 +48,9 @@ pub async fn print_status(clients: &Clients, settings: &Settings) -> Result<()> 
     for d in &table {
         println!("  {d}");
     }
+    if let Some(arn) = service.current_service_deployment() {
+        println!("  current service deployment: {arn}");
+    }
     let groups = service_target_groups(&service);
     if !groups.is_empty() {
         let health = TargetHealthTracker::new()

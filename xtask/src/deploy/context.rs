@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use deploy_sdk::Clients;
 use deploy_sdk::deploy::{DeployRequest, Deployer};
-use deploy_sdk::rollout::WatchOptions;
+use deploy_sdk::rollout::{CallBudget, WatchOptions};
 use deploy_sdk::service::{ServiceRef, UpdateOptions};
 use deploy_sdk::taskdef::ContainerChanges;
 
@@ -26,6 +26,8 @@ pub struct Deploy<'a> {
     pub deployer: Deployer,
     /// The service deployed to.
     pub target: ServiceRef,
+    /// The DescribeServices budget the rollout's watch and its rollback's share.
+    pub budget: CallBudget,
 }
 
 /// The image the new revision runs.
@@ -54,6 +56,7 @@ impl<'a> Deploy<'a> {
             deployer: Deployer::new(clients.clone()),
             clients,
             target: settings.service_ref(),
+            budget: CallBudget::new(),
         }
     }
 
@@ -105,6 +108,7 @@ impl<'a> Deploy<'a> {
     pub fn watch_options(&self) -> WatchOptions {
         WatchOptions {
             timeout: Duration::from_secs(self.args.timeout),
+            budget: self.budget.clone(),
             ..WatchOptions::default()
         }
     }

@@ -1,6 +1,7 @@
 //! The account of a deploy: filled in stage by stage, printed as JSON with `--output json`,
 //! else summed up in a few lines.
 
+use deploy_sdk::rollout::JudgedBy;
 use deploy_sdk::service::short_task_definition;
 use deploy_sdk::verify::VerifyReport;
 use serde::Serialize;
@@ -11,7 +12,7 @@ use crate::watch::Watched;
 /// The machine-readable account of a deploy (`--output json`).
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
-    /// deployed, unchanged, started, dry_run, failed, rolled_back, timed_out,
+    /// deployed, unchanged, started, dry_run, failed, rolled_back, superseded, timed_out,
     /// verification_failed, error.
     pub outcome: String,
     pub exit_code: u8,
@@ -29,6 +30,8 @@ pub struct Report {
     pub last_events: Vec<String>,
     pub rollout: Option<RolloutJson>,
     pub rollback: Option<RollbackReport>,
+    /// Another client's deployment that replaced ours (outcome `superseded`).
+    pub superseded_by: Option<SupersededJson>,
     pub url: Option<String>,
     pub verify: Option<VerifyJson>,
     pub error: Option<String>,
@@ -56,6 +59,17 @@ pub struct RolloutJson {
     pub watched_seconds: f64,
     /// From ECS's updatedAt of the deployment at its outcome to the watch seeing it.
     pub outcome_seen_after_seconds: Option<f64>,
+    /// What the outcome was judged from: `service_deployments` (the ServiceDeployment API)
+    /// or `deployment_table` (the deployments table, when that API could not be used).
+    pub judged_by: &'static str,
+    /// Why the table judged, when it did.
+    pub judged_by_reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SupersededJson {
+    pub deployment_id: String,
+    pub task_definition: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,11 +116,19 @@ impl From<&VerifyReport> for VerifyJson {
 impl RolloutJson {
     /// The cost and promptness of a watch, when it counted its calls.
     pub fn of(watched: &Watched) -> Option<RolloutJson> {
-        watched.stats.as_ref().map(|stats| RolloutJson {
-            describe_services_calls: stats.describe_services_calls,
-            describes_per_minute: stats.describes_per_minute(),
-            watched_seconds: stats.watched.as_secs_f64(),
-            outcome_seen_after_seconds: watched.seen_after,
+        watched.stats.as_ref().map(|stats| {
+            let (judged_by, judged_by_reason) = match &stats.judged_by {
+                JudgedBy::ServiceDeployments => ("service_deployments", None),
+                JudgedBy::DeploymentTable { why } => ("deployment_table", Some(why.clone())),
+            };
+            RolloutJson {
+                describe_services_calls: stats.describe_services_calls,
+                describes_per_minute: stats.describes_per_minute(),
+                watched_seconds: stats.watched.as_secs_f64(),
+                outcome_seen_after_seconds: watched.seen_after,
+                judged_by,
+                judged_by_reason,
+            }
         })
     }
 }
@@ -120,6 +142,17 @@ pub fn print_summary(report: &Report, progress: &Progress) {
         .collect();
     if !stages.is_empty() {
         progress.line(format!("stages: {}", stages.join(", ")));
+    }
+    if let Some(rollout) = &report.rollout {
+        let reason = rollout
+            .judged_by_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        progress.line(format!(
+            "outcome judged by: {}{reason}",
+            rollout.judged_by.replace('_', " ")
+        ));
     }
     if report.outcome == "deployed" || report.outcome == "unchanged" {
         let td = report

@@ -1,13 +1,13 @@
-//! When the rollout fails: the cause in the report, the service put back on the previous
-//! task definition (unless `--rollback-on-failure false`, or the circuit breaker already
-//! did), and the error to exit with — the cause, the stopped tasks, the last events, and
-//! where to look further.
+//! When the rollout fails: the cause in the report, the service put back on the last
+//! task definition that COMPLETED (unless `--rollback-on-failure false`, ECS already did, or
+//! another client's deploy superseded ours), and the error to exit with — the cause, the
+//! stopped tasks, the last events, and where to look further.
 
 use deploy_sdk::rollout::Outcome;
 use deploy_sdk::service::{StartedDeployment, short_task_definition};
 
 use super::context::Deploy;
-use super::report::RollbackReport;
+use super::report::{RollbackReport, SupersededJson};
 use crate::failure::Failure;
 use crate::progress::outcome_text;
 use crate::watch::watch_to_outcome;
@@ -50,6 +50,18 @@ impl Deploy<'_> {
                 stopped_tasks,
                 ..
             } => ("rolled_back", reason.clone(), stopped_tasks.clone()),
+            Outcome::Superseded {
+                by,
+                task_definition,
+                reason,
+                ..
+            } => {
+                self.report.superseded_by = Some(SupersededJson {
+                    deployment_id: by.clone(),
+                    task_definition: task_definition.clone(),
+                });
+                ("superseded", reason.clone(), Vec::new())
+            }
             Outcome::TimedOut { .. } => ("timed_out", outcome_text(outcome), Vec::new()),
             Outcome::Completed { .. } => ("deployed", String::new(), Vec::new()),
         };
@@ -58,10 +70,29 @@ impl Deploy<'_> {
         self.report.stopped_tasks = stopped.iter().map(ToString::to_string).collect();
     }
 
-    /// Puts the previous task definition back — or, when the circuit breaker is already
-    /// rolling back, waits for its deployment — and records how that went.
+    /// Puts the last COMPLETED task definition back — or, when ECS is already rolling back,
+    /// waits for its deployment — and records how that went. A deployment another client
+    /// superseded is left alone: undoing their deploy is not ours to do.
     async fn roll_back(&mut self, started: &StartedDeployment, outcome: &Outcome) {
         let rollback = match outcome {
+            Outcome::Completed { .. } | Outcome::Superseded { .. } => return,
+            Outcome::RolledBack {
+                to,
+                by,
+                finished: true,
+                ..
+            } => {
+                // ECS said ROLLBACK_SUCCESSFUL: nothing left to wait for.
+                self.report.rollback = Some(RollbackReport {
+                    deployment_id: by.clone(),
+                    to: to.clone(),
+                    outcome: format!(
+                        "completed: ECS rolled the service back to {} (ROLLBACK_SUCCESSFUL)",
+                        short_task_definition(to)
+                    ),
+                });
+                return;
+            }
             Outcome::RolledBack {
                 by: Some(by), to, ..
             } => Ok(StartedDeployment {
@@ -69,23 +100,29 @@ impl Deploy<'_> {
                 task_definition: to.clone(),
                 previous_task_definition: Some(started.task_definition.clone()),
                 is_new: false,
+                // ECS's rollback deployment is watched in the table: its ARN is not known.
+                service_deployment_arn: None,
+                stop_rollback: false,
                 ..started.clone()
             }),
-            Outcome::RolledBack { .. } => Err(None),
-            _ if started.previous_task_definition.is_some() => {
-                self.deployer.rollback(started).await.map_err(Some)
+            Outcome::RolledBack { .. } => return,
+            Outcome::Failed { .. } | Outcome::TimedOut { .. } => {
+                self.deployer.rollback(started).await
             }
-            _ => Err(None),
         };
         let rollback = match rollback {
             Ok(rollback) => rollback,
-            Err(Some(err)) => return self.say(&format!("rollback failed: {err}")),
-            Err(None) => return,
+            Err(err) => return self.say(&format!("rollback failed: {err}")),
         };
         self.say(&format!(
-            "rollback: waiting for {} ({})",
+            "rollback: waiting for {} ({}{})",
             rollback.deployment_id,
-            short_task_definition(&rollback.task_definition)
+            short_task_definition(&rollback.task_definition),
+            if rollback.stop_rollback {
+                ", ECS rolling back on StopServiceDeployment"
+            } else {
+                ""
+            }
         ));
         self.progress.set_ours(&rollback.deployment_id);
         let result = watch_to_outcome(
@@ -104,7 +141,7 @@ impl Deploy<'_> {
             to: rollback.task_definition.clone(),
             outcome: rolled_back,
         });
-        // Our rollback worked: the deploy ends rolled back (the circuit breaker's already says so).
+        // Our rollback worked: the deploy ends rolled back (ECS's own already says so).
         if !matches!(outcome, Outcome::RolledBack { .. })
             && result.as_ref().is_ok_and(|w| w.outcome.is_success())
         {
