@@ -119,16 +119,29 @@ impl LocalStack {
             .to_owned()
     }
 
-    /// ECS client for this stack's local-ecs.
-    pub async fn ecs(&self) -> aws_sdk_ecs::Client {
-        let clients = deploy_sdk::Clients::load(&deploy_sdk::AwsOptions {
+    /// The AWS options that reach this stack's local-ecs (while it runs).
+    fn aws_options(&self) -> deploy_sdk::AwsOptions {
+        deploy_sdk::AwsOptions {
             region: Some("us-east-1".into()),
             endpoint_url: Some(self.endpoint()),
             dummy_credentials: true,
             ..Default::default()
-        })
-        .await;
-        clients.ecs
+        }
+    }
+
+    /// ECS, ECR and ELBv2 clients for this stack's local-ecs.
+    pub async fn clients(&self) -> deploy_sdk::Clients {
+        deploy_sdk::Clients::load(&self.aws_options()).await
+    }
+
+    /// ECS client for this stack's local-ecs.
+    pub async fn ecs(&self) -> aws_sdk_ecs::Client {
+        self.clients().await.ecs
+    }
+
+    /// CloudWatch client for this stack's local-ecs.
+    pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&deploy_sdk::load_sdk_config(&self.aws_options()).await)
     }
 }
 
