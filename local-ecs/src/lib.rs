@@ -227,22 +227,31 @@ impl Running {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        self.scheduler.abort();
-        for (_, proxy) in shared
-            .proxies
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-        {
-            proxy.abort();
+        // Everything that changes the state stops before the final save. An abort lands at a
+        // task's next await: wait for each, or a pass still running on another thread could
+        // save the state after the final save below.
+        let mut stopping = vec![self.scheduler];
+        stopping.extend(
+            shared
+                .proxies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain()
+                .map(|(_, handle)| handle),
+        );
+        stopping.extend(
+            shared
+                .checkers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain()
+                .map(|(_, handle)| handle),
+        );
+        for handle in &stopping {
+            handle.abort();
         }
-        for (_, checker) in shared
-            .checkers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-        {
-            checker.abort();
+        for handle in stopping {
+            let _ = handle.await;
         }
         shared.lock().dirty = true;
         shared.save_if_dirty();
