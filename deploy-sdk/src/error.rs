@@ -52,7 +52,7 @@ pub enum Error {
 
     /// The service is rolled by CodeDeploy or by an EXTERNAL controller, not by ECS rolling
     /// updates: refused before anything is registered (see [`crate::controller`]).
-    #[error("{}", crate::controller::refusal(service, controller))]
+    #[error("{}", refusal(service, controller))]
     UnsupportedDeploymentController {
         /// The service (`cluster/service`).
         service: String,
@@ -305,6 +305,30 @@ where
         );
     }
     text
+}
+
+/// What the error says: how a service with `controller` is deployed, and what to do instead.
+fn refusal(service: &str, controller: &str) -> String {
+    let instead = "or recreate the service with the ECS deployment controller \
+                   (deploymentController type ECS) to deploy it with this tool; nothing was \
+                   registered";
+    match controller {
+        "CODE_DEPLOY" => format!(
+            "service {service} is deployed through AWS CodeDeploy (deploymentController \
+             CODE_DEPLOY), and UpdateService cannot change its task definition: deploy it with \
+             a CodeDeploy deployment instead (an AppSpec naming the new task definition, e.g. \
+             `aws deploy create-deployment`, or CodePipeline's ECS blue/green action), {instead}"
+        ),
+        "EXTERNAL" => format!(
+            "service {service} uses the EXTERNAL deployment controller: its owner deploys it \
+             through task sets (CreateTaskSet, then UpdateServicePrimaryTaskSet), not \
+             UpdateService; deploy it with the tool that manages its task sets, {instead}"
+        ),
+        other => format!(
+            "service {service} uses the deployment controller {other}, and this tool only \
+             drives ECS rolling updates: {instead}"
+        ),
+    }
 }
 
 /// Formats stopped tasks after a failure message, one per line.

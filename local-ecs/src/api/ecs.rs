@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
+use super::ecs_common::{cluster_name, cluster_not_found, include, invalid, service_not_found};
 use super::wire::{TaskFilter, Wire};
 use super::{Ctx, page, valid_name};
 use crate::clock::json_time;
@@ -50,39 +51,12 @@ pub fn handle(ctx: &Ctx, op: &str, input: &Value) -> ApiResult<Value> {
     }
 }
 
-pub(super) fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new("InvalidParameterException", message)
-}
-
 fn client(message: impl Into<String>) -> ApiError {
     ApiError::new("ClientException", message)
 }
 
-pub(super) fn cluster_not_found() -> ApiError {
-    ApiError::new("ClusterNotFoundException", "Cluster not found.")
-}
-
-pub(super) fn service_not_found() -> ApiError {
-    ApiError::new("ServiceNotFoundException", "Service not found.")
-}
-
-/// The cluster named by `cluster` (name or ARN; `default` when absent).
-pub(super) fn cluster_name(state: &State, input: &Value) -> ApiResult<String> {
-    let reference = input.opt_str("cluster")?.unwrap_or("default");
-    let name = arn_tail(reference);
-    if state.clusters.contains_key(name) {
-        Ok(name.to_owned())
-    } else {
-        Err(cluster_not_found())
-    }
-}
-
 fn tags_or_empty(input: &Value, key: &str) -> ApiResult<Value> {
     Ok(Value::Array(input.list(key)?.to_vec()))
-}
-
-pub(super) fn include(input: &Value, what: &str) -> ApiResult<bool> {
-    Ok(input.str_list("include")?.contains(&what))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -388,20 +362,6 @@ fn register_task_definition(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     revisions.push(td);
     state.dirty = true;
     Ok(json!({"taskDefinition": rendered, "tags": tags}))
-}
-
-/// The ACTIVE task definition `reference` names.
-pub(super) fn active_task_definition<'s>(
-    state: &'s State,
-    reference: &str,
-) -> ApiResult<&'s TaskDefinition> {
-    let td = state
-        .task_definition(reference)
-        .ok_or_else(|| invalid("TaskDefinition not found."))?;
-    if td.status != TaskDefinitionStatus::Active {
-        return Err(invalid(format!("TaskDefinition {} is inactive.", td.arn)));
-    }
-    Ok(td)
 }
 
 fn unable_to_describe() -> ApiError {

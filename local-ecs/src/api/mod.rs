@@ -5,6 +5,7 @@
 pub mod cloudwatch;
 pub mod ecr;
 pub mod ecs;
+mod ecs_common;
 pub mod elbv2;
 pub mod service_deployments;
 pub mod services;

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
-use super::ecs::{
+use super::ecs_common::{
     active_task_definition, cluster_name, cluster_not_found, include, invalid, service_not_found,
 };
 use super::wire::{CONTROLLER_TYPES, Wire, parse_wire};

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::deployments::{DeploymentAlarms, ServiceDeployment, ServiceRevision};
+use super::deployments::{
+    DeploymentAlarms, ServiceDeployment, ServiceLoadBalancer, ServiceRevision,
+};
 use super::status::{
     ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState,
     ServiceStatus, StopCode, TaskDefinitionStatus, TaskStatus,
@@ -60,17 +62,6 @@ pub struct CircuitBreaker {
     pub enable: bool,
     /// `rollback`.
     pub rollback: bool,
-}
-
-/// An entry of a service's `loadBalancers`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceLoadBalancer {
-    /// `targetGroupArn`.
-    pub target_group_arn: String,
-    /// `containerName`.
-    pub container_name: String,
-    /// `containerPort`.
-    pub container_port: i64,
 }
 
 /// A service event.

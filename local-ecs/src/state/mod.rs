@@ -7,6 +7,7 @@ mod deployments;
 mod ecr;
 mod ecs;
 mod elb;
+mod service_deployments;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,12 +18,12 @@ use serde_json::Value;
 pub use alarms::MetricAlarm;
 pub use deployments::{
     AlarmsCheck, BreakerCheck, ContainerImage, DeploymentAlarms, RevisionCounts, RollbackRecord,
-    ServiceDeployment, ServiceRevision,
+    ServiceDeployment, ServiceLoadBalancer, ServiceRevision,
 };
 pub use ecr::{AuthToken, ImageRecord, Repository};
 pub use ecs::{
-    CircuitBreaker, Cluster, CompletedDeployment, ContainerRun, Deployment, Service,
-    ServiceLoadBalancer, Task, TaskDefinition,
+    CircuitBreaker, Cluster, CompletedDeployment, ContainerRun, Deployment, Service, Task,
+    TaskDefinition,
 };
 pub use elb::{HealthCheck, Listener, LoadBalancer, Rule, Target, TargetGroup};
 pub use status::{
