@@ -250,34 +250,12 @@ impl TargetHealthTracker {
         let Some(deployment) = task_deployment(task, deployments) else {
             return false;
         };
-        let mut keys = Vec::new();
-        for container in task.containers() {
-            for binding in container.network_bindings() {
-                if let Some(port) = binding.host_port() {
-                    keys.push((
-                        binding.bind_ip().unwrap_or("0.0.0.0").to_owned(),
-                        Some(port),
-                    ));
-                    self.by_port
-                        .entry(port)
-                        .or_default()
-                        .push(deployment.clone());
-                }
-            }
-            for interface in container.network_interfaces() {
-                if let Some(ip) = interface.private_ipv4_address() {
-                    keys.push((ip.to_owned(), None));
-                }
-            }
-        }
-        for attachment in task.attachments() {
-            for detail in attachment.details() {
-                if detail.name() == Some("privateIPv4Address")
-                    && let Some(ip) = detail.value()
-                {
-                    keys.push((ip.to_owned(), None));
-                }
-            }
+        let keys = task_target_keys(task);
+        for port in keys.iter().filter_map(|(_, port)| *port) {
+            self.by_port
+                .entry(port)
+                .or_default()
+                .push(deployment.clone());
         }
         let found = !keys.is_empty();
         for key in keys {
@@ -285,6 +263,35 @@ impl TargetHealthTracker {
         }
         found
     }
+}
+
+/// The keys a task's targets are registered under: its `awsvpc` addresses (any port), and
+/// its host ports with their bind address (bridge and host networking).
+pub fn task_target_keys(task: &Task) -> Vec<(String, Option<i32>)> {
+    let mut keys = Vec::new();
+    for container in task.containers() {
+        for binding in container.network_bindings() {
+            if let Some(port) = binding.host_port() {
+                let ip = binding.bind_ip().unwrap_or("0.0.0.0");
+                keys.push((ip.to_owned(), Some(port)));
+            }
+        }
+        for interface in container.network_interfaces() {
+            if let Some(ip) = interface.private_ipv4_address() {
+                keys.push((ip.to_owned(), None));
+            }
+        }
+    }
+    for attachment in task.attachments() {
+        for detail in attachment.details() {
+            if detail.name() == Some("privateIPv4Address")
+                && let Some(ip) = detail.value()
+            {
+                keys.push((ip.to_owned(), None));
+            }
+        }
+    }
+    keys
 }
 
 struct Observed {

@@ -111,6 +111,18 @@ impl LocalStack {
         self.xtask(&all)
     }
 
+    /// The load balancer's URL, as `cargo xtask status --local` prints it.
+    pub fn url(&self) -> String {
+        let status = self.xtask(&["status", "--local"]);
+        status
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("url: "))
+            .unwrap_or_else(|| panic!("no url in status:\n{}\n{}", status.stdout, status.stderr))
+            .trim()
+            .to_owned()
+    }
+
     /// The local-ecs endpoint (while it runs).
     pub fn endpoint(&self) -> String {
         std::fs::read_to_string(self.state_dir.join("endpoint"))
@@ -165,6 +177,14 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// The greeting the service answers `GET /hello/e2e` with through the load balancer at `url`.
+pub fn greeting_at(url: &str) -> String {
+    let (status, body) =
+        http_get(addr_of(url), "/hello/e2e").expect("GET through the load balancer");
+    assert_eq!(status, 200, "{body}");
+    body.split(" e2e<br>").next().unwrap_or_default().to_owned()
 }
 
 /// `http://127.0.0.1:PORT` → the socket address.

@@ -6,25 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tests::{LocalStack, addr_of, http_get, with_stack};
-
-fn url_of(stack: &LocalStack) -> String {
-    let status = stack.xtask(&["status", "--local"]);
-    status
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("url: "))
-        .unwrap_or_else(|| panic!("no url in status:\n{}\n{}", status.stdout, status.stderr))
-        .trim()
-        .to_owned()
-}
-
-fn greeting_at(url: &str) -> String {
-    let (status, body) =
-        http_get(addr_of(url), "/hello/e2e").expect("GET through the load balancer");
-    assert_eq!(status, 200, "{body}");
-    body.split(" e2e<br>").next().unwrap_or_default().to_owned()
-}
+use tests::{LocalStack, addr_of, greeting_at, http_get, with_stack};
 
 /// Waits until 20 requests in a row through the load balancer succeed.
 fn wait_serving(addr: std::net::SocketAddr) {
@@ -116,7 +98,7 @@ fn a_rolling_update_under_load_drops_no_request() {
         // Make sure local-ecs runs, then find the load balancer.
         let up = stack.xtask(&["local", "up"]);
         assert_eq!(up.code, Some(0), "{}", up.stderr);
-        let url = url_of(stack);
+        let url = stack.url();
         let addr = addr_of(&url);
         // A restarted local-ecs starts the service's tasks again: load begins once their targets
         // are healthy (before that the balancer only fails open to them, and a deploy may
@@ -225,7 +207,7 @@ fn a_broken_revision_is_rolled_back_and_the_old_one_keeps_serving() {
             runs.ends_with(&format!("task definition {steady_revision}")),
             "{runs} (expected {steady_revision})"
         );
-        assert_eq!(greeting_at(&url_of(stack)), "steady");
+        assert_eq!(greeting_at(&stack.url()), "steady");
     })
 }
 
@@ -279,7 +261,7 @@ fn a_dry_run_changes_nothing() {
             before,
             "a dry run registered or updated something"
         );
-        assert_ne!(greeting_at(&url_of(stack)), "never");
+        assert_ne!(greeting_at(&stack.url()), "never");
     })
 }
 

@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::{
     DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
     DeploymentControllerType, ServiceDeploymentStatus,
 };
-use tests::{LocalStack, Run, addr_of, http_get, with_stack};
+use tests::{LocalStack, Run, addr_of, greeting_at, http_get, with_stack};
 
 const CLUSTER: &str = "dev-cluster";
 const SERVICE: &str = "hello-ecs";
@@ -19,29 +19,11 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("tokio runtime")
 }
 
-fn url_of(stack: &LocalStack) -> String {
-    let status = stack.xtask(&["status", "--local"]);
-    status
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("url: "))
-        .unwrap_or_else(|| panic!("no url in status:\n{}\n{}", status.stdout, status.stderr))
-        .trim()
-        .to_owned()
-}
-
-fn greeting_at(url: &str) -> String {
-    let (status, body) =
-        http_get(addr_of(url), "/hello/e2e").expect("GET through the load balancer");
-    assert_eq!(status, 200, "{body}");
-    body.split(" e2e<br>").next().unwrap_or_default().to_owned()
-}
-
 /// local-ecs runs and the service answers through the load balancer.
 fn up(stack: &LocalStack) -> String {
     let up = stack.xtask(&["local", "up"]);
     assert_eq!(up.code, Some(0), "{}", up.stderr);
-    let url = url_of(stack);
+    let url = stack.url();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !matches!(http_get(addr_of(&url), "/ping"), Ok((200, _))) {
         assert!(Instant::now() < deadline, "the service did not answer");
@@ -117,6 +99,17 @@ async fn put_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str) {
         .send()
         .await
         .expect("PutMetricAlarm");
+}
+
+/// The service's deployments watch `alarm` (created, in OK) and roll back when it fires.
+async fn watch_alarm(ecs: &aws_sdk_ecs::Client, cw: &aws_sdk_cloudwatch::Client, alarm: &str) {
+    put_alarm(cw, alarm).await;
+    set_alarm(cw, alarm, StateValue::Ok).await;
+    configure(ecs, |mut c| {
+        c.alarms = Some(alarms(Some(alarm)));
+        c
+    })
+    .await;
 }
 
 async fn set_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, state: StateValue) {
@@ -205,15 +198,7 @@ fn an_alarm_during_a_deploy_rolls_it_back_and_names_the_alarm() {
         let (ecs, cw) = rt.block_on(async { (stack.ecs().await, stack.cloudwatch().await) });
         let _restore = keep_config(stack);
         let alarm = "e2e-hello-5xx";
-        rt.block_on(async {
-            put_alarm(&cw, alarm).await;
-            set_alarm(&cw, alarm, StateValue::Ok).await;
-            configure(&ecs, |mut c| {
-                c.alarms = Some(alarms(Some(alarm)));
-                c
-            })
-            .await;
-        });
+        rt.block_on(watch_alarm(&ecs, &cw, alarm));
 
         let since = SystemTime::now();
         let (run, arn) = std::thread::scope(|scope| {
@@ -257,15 +242,7 @@ fn another_clients_update_during_the_watch_is_superseded_not_a_rollback() {
         // A quiet alarm holds our deployment IN_PROGRESS for its bake, for the other client to
         // act in.
         let alarm = "e2e-hello-quiet";
-        rt.block_on(async {
-            put_alarm(&cw, alarm).await;
-            set_alarm(&cw, alarm, StateValue::Ok).await;
-            configure(&ecs, |mut c| {
-                c.alarms = Some(alarms(Some(alarm)));
-                c
-            })
-            .await;
-        });
+        rt.block_on(watch_alarm(&ecs, &cw, alarm));
         let theirs = rt
             .block_on(service(&ecs))
             .task_definition()

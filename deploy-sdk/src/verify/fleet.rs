@@ -7,7 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 
-use aws_sdk_ecs::types::{DesiredStatus, Task};
+use aws_sdk_ecs::types::DesiredStatus;
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 
 use crate::Clients;
@@ -148,7 +148,7 @@ impl ServiceFleet {
                 self.looked_at.insert(arn.to_owned());
                 continue;
             }
-            let keys = task_keys(&task);
+            let keys = crate::targets::task_target_keys(&task);
             // A task still starting has no address yet: look again next time.
             if !keys.is_empty() {
                 self.looked_at.insert(arn.to_owned());
@@ -223,35 +223,6 @@ impl Fleet for ServiceFleet {
 fn gets_requests(state: Option<&TargetHealthStateEnum>) -> bool {
     use TargetHealthStateEnum as S;
     !matches!(state, Some(S::Draining | S::UnhealthyDraining | S::Unused))
-}
-
-/// The target keys of a task: its `awsvpc` addresses, and its host ports with their bind
-/// address.
-fn task_keys(task: &Task) -> Vec<TargetKey> {
-    let mut keys = Vec::new();
-    for container in task.containers() {
-        for binding in container.network_bindings() {
-            if let Some(port) = binding.host_port() {
-                let ip = binding.bind_ip().unwrap_or("0.0.0.0");
-                keys.push((ip.to_owned(), Some(port)));
-            }
-        }
-        for interface in container.network_interfaces() {
-            if let Some(ip) = interface.private_ipv4_address() {
-                keys.push((ip.to_owned(), None));
-            }
-        }
-    }
-    for attachment in task.attachments() {
-        for detail in attachment.details() {
-            if detail.name() == Some("privateIPv4Address")
-                && let Some(ip) = detail.value()
-            {
-                keys.push((ip.to_owned(), None));
-            }
-        }
-    }
-    keys
 }
 
 #[cfg(test)]

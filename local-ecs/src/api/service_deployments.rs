@@ -59,21 +59,7 @@ pub fn begin(state: &mut State, service_arn: &str, row: &str, port: u16) -> Opti
     }
     let arn = ids::service_deployment_arn(service_arn, &ids::service_deployment_id());
     let record = new_record(service, &arn, row, &revision.arn, sources);
-    let ongoing: Vec<String> = service
-        .service_deployments
-        .iter()
-        .filter(|sd| sd.status.is_ongoing())
-        .map(|sd| sd.deployment_id.clone())
-        .collect();
-    for old in ongoing {
-        let reason = events::superseded(&old, &arn);
-        state.transition_service_deployment(
-            service_arn,
-            &old,
-            ServiceDeploymentStatus::Stopped,
-            Some(reason),
-        );
-    }
+    state.stop_ongoing_service_deployments(service_arn, |old| events::superseded(old, &arn));
     let service = state.service_by_arn_mut(service_arn)?;
     service.revisions.push(revision);
     service.service_deployments.push(record);

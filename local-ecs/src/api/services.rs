@@ -19,8 +19,7 @@ use crate::ids::{ACCOUNT_ID, arn_tail, ecs_arn};
 use crate::protocol::json::Input;
 use crate::state::{
     CircuitBreaker, ControllerType, Deployment, DeploymentAlarms, DeploymentStatus, DesiredStatus,
-    Service, ServiceDeploymentStatus, ServiceLoadBalancer, ServiceStatus, State, Task,
-    TaskDefinition, TaskStatus,
+    Service, ServiceLoadBalancer, ServiceStatus, State, Task, TaskDefinition, TaskStatus,
 };
 
 /// Serves one of the service operations; `None` for any other operation.
@@ -498,15 +497,7 @@ fn create_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     if let Some(row) = first {
         service_deployments::begin(&mut state, &arn, &row, ctx.shared.port);
     }
-    let service = state
-        .service_by_arn_mut(&arn)
-        .ok_or_else(service_not_found)?
-        .clone();
-    let rendered = render_service(&state, &service, true);
-    state.dirty = true;
-    drop(state);
-    ctx.shared.wake.notify_one();
-    Ok(json!({"service": rendered}))
+    changed_service(ctx, state, &arn)
 }
 
 fn find_service<'s>(state: &'s mut State, input: &Value) -> ApiResult<&'s mut Service> {
@@ -653,15 +644,7 @@ fn update_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     if let Some(row) = apply_update(service, input, plan) {
         service_deployments::begin(&mut state, &current.arn, &row, ctx.shared.port);
     }
-    let snapshot = state
-        .service_by_arn_mut(&current.arn)
-        .ok_or_else(service_not_found)?
-        .clone();
-    let rendered = render_service(&state, &snapshot, true);
-    state.dirty = true;
-    drop(state);
-    ctx.shared.wake.notify_one();
-    Ok(json!({"service": rendered}))
+    changed_service(ctx, state, &current.arn)
 }
 
 fn describe_services(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
@@ -723,25 +706,22 @@ fn delete_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
     service.status = ServiceStatus::Draining;
     service.desired_count = 0;
     let arn = service.arn.clone();
-    let ongoing: Vec<String> = service
-        .service_deployments
-        .iter()
-        .filter(|sd| sd.status.is_ongoing())
-        .map(|sd| sd.deployment_id.clone())
-        .collect();
-    for row in ongoing {
-        state.transition_service_deployment(
-            &arn,
-            &row,
-            ServiceDeploymentStatus::Stopped,
-            Some(events::SERVICE_DELETED.to_owned()),
-        );
-    }
-    let snapshot = state
-        .service_by_arn_mut(&arn)
+    state.stop_ongoing_service_deployments(&arn, |_| events::SERVICE_DELETED.to_owned());
+    changed_service(ctx, state, &arn)
+}
+
+/// The answer of an operation that changed service `arn`: the service as it is now. Marks the
+/// state for saving and wakes the scheduler.
+fn changed_service(
+    ctx: &Ctx,
+    mut state: std::sync::MutexGuard<'_, State>,
+    arn: &str,
+) -> ApiResult<Value> {
+    let service = state
+        .service_by_arn_mut(arn)
         .ok_or_else(service_not_found)?
         .clone();
-    let rendered = render_service(&state, &snapshot, true);
+    let rendered = render_service(&state, &service, true);
     state.dirty = true;
     drop(state);
     ctx.shared.wake.notify_one();

@@ -70,6 +70,32 @@ impl State {
         counts
     }
 
+    /// STOPPED for every ongoing service deployment of a service, each with the reason `why`
+    /// gives for its deployment row (superseded by a newer one, or the service deleted).
+    pub fn stop_ongoing_service_deployments(
+        &mut self,
+        service_arn: &str,
+        why: impl Fn(&str) -> String,
+    ) {
+        let ongoing: Vec<String> = self
+            .services
+            .iter()
+            .filter(|s| s.arn == service_arn)
+            .flat_map(|s| s.service_deployments.iter())
+            .filter(|sd| sd.status.is_ongoing())
+            .map(|sd| sd.deployment_id.clone())
+            .collect();
+        for row in ongoing {
+            let reason = why(&row);
+            self.transition_service_deployment(
+                service_arn,
+                &row,
+                ServiceDeploymentStatus::Stopped,
+                Some(reason),
+            );
+        }
+    }
+
     /// Moves the service deployment that owns `row` to `status`; a deployment that finishes
     /// keeps the task counts it finished with.
     pub fn transition_service_deployment(
