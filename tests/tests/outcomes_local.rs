@@ -254,6 +254,9 @@ fn another_clients_update_during_the_watch_is_superseded_not_a_rollback() {
             let deploy = scope.spawn(|| stack.deploy(&["--env", "GREETING=mine"]));
             let other_id = rt.block_on(async {
                 in_progress_since(&ecs, since).await;
+                // During the watch: after the deploy's first poll, which follows its
+                // UpdateService at once (the bake holds the deployment IN_PROGRESS for 10 s).
+                tokio::time::sleep(Duration::from_secs(2)).await;
                 let out = ecs
                     .update_service()
                     .cluster(CLUSTER)
