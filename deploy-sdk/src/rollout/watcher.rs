@@ -56,10 +56,11 @@ pub(super) fn watch(
                     message: "no answer before the watch timed out".into(),
                 }),
             };
-            let stats = |watcher: &Watcher, watched| WatchStats {
+            // `pending`: the judge this poll chose, not yet committed to the watcher.
+            let stats = |watcher: &Watcher, pending: Option<&Mode>, watched| WatchStats {
                 describe_services_calls: options.budget.total() - calls_before,
                 watched,
-                judged_by: watcher.judged_by(),
+                judged_by: judged_by(pending.unwrap_or(&watcher.mode)),
             };
             let signal = match polled {
                 Ok(Polled { events, commit, signal }) => {
@@ -67,7 +68,7 @@ pub(super) fn watch(
                     for event in events {
                         if matches!(event, RolloutEvent::Outcome(_)) {
                             done = true;
-                            yield RolloutEvent::Stats(stats(&watcher, begun.elapsed()));
+                            yield RolloutEvent::Stats(stats(&watcher, commit.mode.as_ref(), begun.elapsed()));
                         }
                         yield event;
                     }
@@ -85,7 +86,7 @@ pub(super) fn watch(
             };
             let waited = begun.elapsed();
             if waited >= options.timeout {
-                yield RolloutEvent::Stats(stats(&watcher, waited));
+                yield RolloutEvent::Stats(stats(&watcher, None, waited));
                 yield RolloutEvent::Outcome(Outcome::TimedOut {
                     deployment_id: watcher.started.deployment_id.clone(),
                     waited,
@@ -191,16 +192,6 @@ impl Watcher {
             delays_failed: false,
             draining_since: None,
             awaiting_rollback_since: None,
-        }
-    }
-
-    fn judged_by(&self) -> JudgedBy {
-        match &self.mode {
-            Mode::Api(_) => JudgedBy::ServiceDeployments,
-            Mode::Table(why) => JudgedBy::DeploymentTable { why: why.clone() },
-            Mode::Undecided => JudgedBy::DeploymentTable {
-                why: "no poll was answered".into(),
-            },
         }
     }
 
@@ -482,5 +473,16 @@ impl Watcher {
             endgame: ours_up && (others_running || draining_old),
             eta,
         }
+    }
+}
+
+/// What a watch in `mode` judges by.
+fn judged_by(mode: &Mode) -> JudgedBy {
+    match mode {
+        Mode::Api(_) => JudgedBy::ServiceDeployments,
+        Mode::Table(why) => JudgedBy::DeploymentTable { why: why.clone() },
+        Mode::Undecided => JudgedBy::DeploymentTable {
+            why: "no poll was answered".into(),
+        },
     }
 }
