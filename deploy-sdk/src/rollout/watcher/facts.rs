@@ -2,14 +2,14 @@
 //! task definitions (once each); or, when the API cannot be used, the switch to the table
 //! judge, said once in the stream.
 
-use aws_sdk_ecs::types::Service;
+use aws_sdk_ecs::types::{Service, ServiceDeploymentStatus};
 
 use super::{Draft, Mode, Watcher};
 use crate::Clients;
 use crate::error::{Error, Result};
 use crate::rollout::judge::{RollbackFacts, ServiceDeploymentFacts};
 use crate::rollout::{JudgedBy, RolloutEvent};
-use crate::service::DeploymentSnapshot;
+use crate::service::{DeploymentSnapshot, describe_service_intercepted};
 use crate::service_deployment;
 
 impl Watcher {
@@ -31,7 +31,8 @@ impl Watcher {
             }
         };
         match self.describe_facts(clients, &arn, service, table).await {
-            Ok(facts) => {
+            Ok(mut facts) => {
+                self.reread_current(clients, &mut facts).await;
                 if self.mode == Mode::Undecided {
                     draft
                         .events
@@ -47,6 +48,32 @@ impl Watcher {
                 Ok(None)
             }
         }
+    }
+
+    /// The service was described before our service deployment: an UpdateService in between
+    /// stops ours (superseded) while the older answer still names ours current. A STOPPED
+    /// deployment that is still current is read again, after its status, to tell a
+    /// supersession from a failure without rollback. Best effort: on error the facts stand.
+    async fn reread_current(&self, clients: &Clients, facts: &mut ServiceDeploymentFacts) {
+        if facts.status != ServiceDeploymentStatus::Stopped
+            || facts.current_service_deployment.as_deref() != Some(facts.arn.as_str())
+        {
+            return;
+        }
+        let Ok(fresh) = describe_service_intercepted(
+            &clients.ecs,
+            &self.started.service,
+            self.options.budget.counter(),
+        )
+        .await
+        else {
+            return;
+        };
+        facts.current_service_deployment = fresh.current_service_deployment().map(str::to_owned);
+        facts.primary = DeploymentSnapshot::table(&fresh)
+            .into_iter()
+            .find(|d| d.status == "PRIMARY")
+            .map(|d| (d.id, d.task_definition));
     }
 
     async fn describe_facts(
