@@ -252,3 +252,44 @@ async fn another_clients_update_is_superseded_not_rolled_back() {
         );
     }
 }
+
+/// Point 2, read skew: DescribeServices names ours current, then (an UpdateService landing in
+/// between) DescribeServiceDeployments says ours is STOPPED. That is a supersession, not a
+/// deployment that failed without a rollback.
+#[tokio::test]
+async fn an_update_between_the_polls_two_reads_is_superseded() {
+    let script = Script::new(vec![
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 1, 1, 0)),
+            dep(OLD, "ACTIVE", TD1, (2, 0, 2, 0)),
+        ])
+        .sd(sd("IN_PROGRESS")),
+        frame(vec![
+            dep(OURS, "PRIMARY", TD2, (2, 0, 2, 0)),
+            dep(OLD, "ACTIVE", TD1, (2, 0, 1, 0)),
+        ])
+        .sd(sd("IN_PROGRESS"))
+        .sd_ahead(),
+        frame(vec![
+            dep(OTHER, "PRIMARY", TD3, (2, 0, 0, 0)),
+            dep(OURS, "ACTIVE", TD2, (2, 0, 2, 0)),
+            dep(OLD, "ACTIVE", TD1, (2, 0, 1, 0)),
+        ])
+        .sd(sd("STOPPED").current(SD_OTHER)),
+    ]);
+    script.lock().unwrap().api = Api::Present;
+    let watched = run(&script, ours_via_api(), fast()).await;
+    let Outcome::Superseded {
+        by,
+        task_definition,
+        ..
+    } = &watched.outcome
+    else {
+        panic!("expected Superseded, got {:?}", watched.outcome);
+    };
+    assert_eq!(
+        (by.as_str(), task_definition.as_deref()),
+        (OTHER, Some(TD3))
+    );
+    assert_eq!(stats_judged_by(&watched), JudgedBy::ServiceDeployments);
+}

@@ -151,6 +151,9 @@ pub struct Frame {
     pub hold: usize,
     /// Our service deployment as DescribeServiceDeployments answers in this frame.
     pub sd: Option<Sd>,
+    /// DescribeServiceDeployments already answers as the next frame does: the change landed
+    /// between the poll's two reads.
+    pub sd_ahead: bool,
 }
 
 /// Our service deployment in one frame.
@@ -272,6 +275,10 @@ impl Frame {
     }
     pub fn hold(mut self, calls: usize) -> Frame {
         self.hold = calls;
+        self
+    }
+    pub fn sd_ahead(mut self) -> Frame {
+        self.sd_ahead = true;
         self
     }
     pub fn sd(mut self, sd: Sd) -> Frame {
@@ -482,7 +489,11 @@ impl Script {
     /// Our service deployment as the frame last served shows it.
     pub fn service_deployment(&mut self) -> Vec<ServiceDeployment> {
         self.sd_calls += 1;
-        self.frames[self.current].sd.iter().map(Sd::build).collect()
+        let mut frame = self.current;
+        if self.frames[frame].sd_ahead && frame + 1 < self.frames.len() {
+            frame += 1;
+        }
+        self.frames[frame].sd.iter().map(Sd::build).collect()
     }
 
     /// ListServiceDeployments: the history, in the order it was given.
