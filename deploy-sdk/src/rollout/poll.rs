@@ -1,11 +1,13 @@
 //! When to poll next, within a budget of `DescribeServices` calls per minute.
 //!
 //! The budget `B` (default 20 in any 60 s) is split in two:
-//! - **normal polls** draw from a token bucket of `burst` tokens (3: the polls right after the
-//!   update, or a quick follow-up when something changes after a quiet spell) refilled at an
-//!   even pace, so that in any 60 s they make at most `B − reserve` calls (`burst` + the
-//!   refills). Under constant change that is one poll every 5 s with the defaults, never a
-//!   burst followed by a long silence;
+//! - **normal polls** draw from a token bucket refilled at an even pace. It starts with
+//!   `eager` tokens (6: a poll each `min` right after the update, when a short rollout, like a
+//!   local one, already ends) and holds at most `burst` (3: a quick follow-up when something
+//!   changes after a quiet spell) once they are spent. In any 60 s normal polls make at most
+//!   `B − reserve` calls (`burst` + the refills); the watch's first minute may make
+//!   `eager − burst` more. Under constant change that is one poll every 5 s with the
+//!   defaults, never a burst followed by a long silence;
 //! - the **reserve** (`B / 4`, 5 by default) is spent only in the end game around an expected
 //!   end (the old targets' drain ETA, the end of a steady window): a poll every `min` from
 //!   `min` before the ETA to `(reserve − 2) × min` after it, so an outcome ECS records then is
@@ -33,7 +35,9 @@ pub struct PollSignal {
 }
 
 /// Polls right after the update that run at the shortest interval.
-const EAGER_POLLS: u32 = 3;
+const EAGER_POLLS: u32 = 6;
+/// Tokens the bucket holds once the eager start is spent.
+const BURST: usize = 3;
 /// How long an end game without an ETA asks for the shortest interval before backing off.
 const ENDGAME_EAGER: Duration = Duration::from_secs(15);
 /// The smallest budget that leaves room for a reserve and a bucket.
@@ -87,7 +91,8 @@ impl PollPlanner {
         let limit = per_minute as usize;
         let reserve = limit / 4;
         let normal = limit - reserve;
-        let burst = (EAGER_POLLS as usize).min(normal / 3).max(1);
+        let burst = BURST.min(normal / 3).max(1);
+        let eager = (EAGER_POLLS as usize).min(normal / 2).max(burst);
         let refills = (normal - burst).max(1) as u32;
         Ok(PollPlanner {
             min,
@@ -98,7 +103,7 @@ impl PollPlanner {
             reserve,
             burst: burst as f64,
             refill: WINDOW / refills,
-            tokens: burst as f64,
+            tokens: eager as f64,
             refilled_at: None,
             endgame_since: None,
             next_in_endgame: false,
@@ -187,7 +192,10 @@ impl PollPlanner {
         if let Some(at) = self.refilled_at {
             let gained =
                 now.saturating_duration_since(at).as_secs_f64() / self.refill.as_secs_f64();
-            self.tokens = (self.tokens + gained).min(self.burst);
+            // Tokens of the eager start above the burst are spent, never refilled.
+            if self.tokens < self.burst {
+                self.tokens = (self.tokens + gained).min(self.burst);
+            }
         }
         self.refilled_at = Some(now);
     }
@@ -299,8 +307,14 @@ mod tests {
             .windows(2)
             .map(|w| (w[1] - w[0]).as_secs_f64())
             .collect();
-        // Normal polls keep the reserve free: at most 15 in any minute, never a long silence.
-        assert!(most_in_a_minute(&calls) <= 15, "{calls:?}");
+        // Normal polls keep the reserve free: at most 15 in any minute once the eager start
+        // (6 polls each second, 3 more than the burst) is spent; never a long silence.
+        assert_eq!(
+            &calls[..6],
+            &(0..6).map(Duration::from_secs).collect::<Vec<_>>()
+        );
+        assert!(most_in_a_minute(&calls) <= 18, "{calls:?}");
+        assert!(most_in_a_minute(&calls[6..]) <= 15, "{calls:?}");
         assert!(gaps.iter().all(|g| *g <= 5.0 + 1e-9), "{gaps:?}");
         // The burst, then one every 5 s: the normal share of the budget, used.
         assert!(
@@ -315,7 +329,7 @@ mod tests {
         let mut planner = planner();
         let start = Instant::now();
         run_for(&mut planner, start, 30, PollSignal::default());
-        // Old targets drain for 12 s from now: sleep up to 5 s at a time, then poll each
+        // Old targets drain for 12 s from now: sleep, then poll each
         // second from a second before the end to three after it.
         let now = start + Duration::from_secs(30);
         let eta = now + Duration::from_secs(12);
@@ -331,7 +345,8 @@ mod tests {
             t += planner.next_delay(t, signal);
             at.push((t - now).as_secs_f64());
         }
-        assert_eq!(at[0], 5.0, "{at:?}");
+        // Sleeps (a quiet spell's pace, a token's wait) before the end game.
+        assert!((5.0..11.0).contains(&at[0]), "{at:?}");
         for expected in [11.0, 12.0, 13.0, 14.0, 15.0] {
             assert!(at.contains(&expected), "a poll at {expected}: {at:?}");
         }
