@@ -17,6 +17,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// `RUST_LOG`: the log filter (`info` by default; `info,access=off` silences access lines).
     pub log_filter: String,
+    /// `HELLO_FAULT_STATUS`: a server error (500–599) `/hello/{name}` answers with while
+    /// `/ping` stays healthy — a build that passes its health check and fails its users, to
+    /// rehearse a failed verification and its rollback. Unset: no fault.
+    pub fault_status: Option<u16>,
 }
 
 /// The port the server listens on when `PORT` is unset.
@@ -80,11 +84,16 @@ impl Config {
             },
         };
         let log_filter = lookup("RUST_LOG").unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
+        let fault_status = match lookup("HELLO_FAULT_STATUS") {
+            None => None,
+            Some(raw) => Some(parse_fault_status(&raw)?),
+        };
         Ok(Config {
             greeting,
             port,
             shutdown_timeout,
             log_filter,
+            fault_status,
         })
     }
 }
@@ -96,6 +105,19 @@ pub fn parse_port(raw: &str) -> Result<u16, ConfigError> {
         _ => Err(ConfigError {
             variable: "PORT",
             problem: format!("expected a TCP port number from 1 to 65535, got {raw:?}"),
+        }),
+    }
+}
+
+/// Parses a `HELLO_FAULT_STATUS` value (a server error, 500–599).
+fn parse_fault_status(raw: &str) -> Result<u16, ConfigError> {
+    match raw.trim().parse::<u16>() {
+        Ok(status) if (500..=599).contains(&status) => Ok(status),
+        _ => Err(ConfigError {
+            variable: "HELLO_FAULT_STATUS",
+            problem: format!(
+                "expected a server error status from 500 to 599, got {raw:?}; unset it for no fault"
+            ),
         }),
     }
 }
@@ -120,6 +142,7 @@ mod tests {
         assert_eq!(cfg.port, 8080);
         assert_eq!(cfg.shutdown_timeout, Duration::from_secs(20));
         assert_eq!(cfg.log_filter, "info");
+        assert_eq!(cfg.fault_status, None);
     }
 
     #[test]
@@ -137,6 +160,8 @@ mod tests {
                 "SHUTDOWN_TIMEOUT_SECS",
             ),
             (&[("GREETING", "  ")][..], "GREETING"),
+            (&[("HELLO_FAULT_STATUS", "200")][..], "HELLO_FAULT_STATUS"),
+            (&[("HELLO_FAULT_STATUS", "boom")][..], "HELLO_FAULT_STATUS"),
         ] {
             let err = config(vars).unwrap_err();
             assert_eq!(err.variable, variable, "{vars:?}");
@@ -154,8 +179,10 @@ mod tests {
             ("GREETING", "Hi"),
             ("PORT", " 9000 "),
             ("SHUTDOWN_TIMEOUT_SECS", "3"),
+            ("HELLO_FAULT_STATUS", "503"),
         ])
         .unwrap();
+        assert_eq!(cfg.fault_status, Some(503));
         assert_eq!((cfg.greeting.as_str(), cfg.port), ("Hi", 9000));
         assert_eq!(cfg.shutdown_timeout, Duration::from_secs(3));
     }

@@ -22,6 +22,8 @@ pub struct Greeting {
     html: String,
     /// The `/version` document.
     version_json: String,
+    /// The server error `/hello/{name}` answers with instead (`HELLO_FAULT_STATUS`).
+    fault: Option<StatusCode>,
 }
 
 impl Greeting {
@@ -36,6 +38,17 @@ impl Greeting {
         Greeting {
             html: html::escape(greeting).into_owned(),
             version_json,
+            fault: None,
+        }
+    }
+
+    /// `/hello/{name}` answers with `status` (a server error) instead; `None`: no fault.
+    pub fn with_fault(self, status: Option<u16>) -> Self {
+        Greeting {
+            fault: status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .filter(StatusCode::is_server_error),
+            ..self
         }
     }
 }
@@ -69,6 +82,11 @@ fn mime_text() -> &'static str {
 /// `GET /hello/{name}`: `"{greeting} {name}<br>\n<i>{unix_millis}</i>\n"`, with `name` decoded
 /// strictly and HTML-escaped (the Express original reflected it raw: an XSS hole).
 async fn hello(req: HttpRequest, greeting: web::Data<Greeting>) -> HttpResponse {
+    if let Some(status) = greeting.fault {
+        return HttpResponse::build(status)
+            .content_type(mime_text())
+            .body("fault injected by HELLO_FAULT_STATUS\n");
+    }
     // The raw path, not actix's partly-decoded segment, so malformed escapes are caught here.
     let raw = req.uri().path().strip_prefix("/hello/").unwrap_or_default();
     if raw.len() > MAX_NAME_BYTES * 3 {

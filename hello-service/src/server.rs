@@ -28,7 +28,7 @@ pub async fn run(cfg: Config) -> std::io::Result<()> {
             format!("cannot listen on 0.0.0.0:{} (PORT): {err}", cfg.port),
         )
     })?;
-    let greeting = web::Data::new(Greeting::new(&cfg.greeting));
+    let greeting = web::Data::new(Greeting::new(&cfg.greeting).with_fault(cfg.fault_status));
     let drain_secs = cfg.shutdown_timeout.as_secs();
     let server = HttpServer::new(move || {
         App::new()

@@ -174,3 +174,14 @@ fn bad_names_are_rejected_without_echo() {
         );
     }
 }
+
+/// A fault-injected build: `/hello` fails its users while `/ping` passes the health check.
+#[test]
+fn a_fault_status_fails_hello_and_keeps_the_health_check_passing() {
+    let server = Server::start(&[("HELLO_FAULT_STATUS", "500")]);
+    let hello = server.get("/hello/world");
+    assert_eq!(hello.status, 500);
+    assert_eq!(hello.body, "fault injected by HELLO_FAULT_STATUS\n");
+    assert_eq!(server.get("/ping").status, 200);
+    assert_eq!(server.get("/version").status, 200);
+}
