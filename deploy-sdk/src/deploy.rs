@@ -265,10 +265,43 @@ impl Deployer {
         target: &ServiceRef,
         task_definition: &str,
     ) -> Result<StartedDeployment> {
+        let to = self.registered(task_definition).await?;
         let service = service::describe_service(&self.clients.ecs, target).await?;
         let from = service.task_definition().unwrap_or_default().to_owned();
-        self.put_back(target, &service, task_definition, &from)
-            .await
+        self.put_back(target, &service, &to, &from).await
+    }
+
+    /// The ARN of `task_definition` (family:revision, or an ARN) if it is registered and
+    /// ACTIVE: an explicit rollback target is checked before the service is touched.
+    async fn registered(&self, task_definition: &str) -> Result<String> {
+        let invalid = |problem: String| Error::InvalidInput {
+            what: format!("task definition {task_definition:?}"),
+            problem,
+        };
+        let current = match taskdef::describe(&self.clients.ecs, task_definition).await {
+            Ok(current) => current,
+            // ECS's answer to an unknown task definition (and to a malformed name).
+            Err(err) if err.aws_code() == Some("ClientException") => {
+                return Err(invalid(format!(
+                    "ECS has no such task definition ({err}); name a registered one as \
+                     FAMILY:REVISION or its ARN (aws ecs list-task-definitions lists them)"
+                )));
+            }
+            Err(err) => return Err(err),
+        };
+        let td = &current.task_definition;
+        if let Some(status) = td.status().filter(|s| s.as_str() != "ACTIVE") {
+            return Err(invalid(format!(
+                "it is {}: a service can only be updated to an ACTIVE revision",
+                status.as_str()
+            )));
+        }
+        td.task_definition_arn().map(str::to_owned).ok_or_else(|| {
+            Error::incomplete_answer(
+                "ecs:DescribeTaskDefinition",
+                format!("no ARN for task definition {task_definition}"),
+            )
+        })
     }
 
     async fn put_back(

@@ -502,6 +502,7 @@ async fn header_and_body_must_both_match() {
     let expect = Expectation {
         body_contains: Some(NEW_GREETING.into()),
         header: Some((VERSION_HEADER.into(), NEW.into())),
+        unlike: false,
     };
     // The new image with the old greeting (its environment not updated yet), and the old
     // image with the new greeting: neither is the new build.

@@ -211,36 +211,40 @@ fn a_broken_revision_is_rolled_back_and_the_old_one_keeps_serving() {
     })
 }
 
+/// What a deploy changes: the family's revisions, the service's task definition and its
+/// deployments.
+fn snapshot(stack: &LocalStack) -> (Vec<String>, String, usize) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ecs = stack.ecs().await;
+        let families = ecs
+            .list_task_definitions()
+            .family_prefix("hello-ecs")
+            .send()
+            .await
+            .unwrap();
+        let service = ecs
+            .describe_services()
+            .cluster("dev-cluster")
+            .services("hello-ecs")
+            .send()
+            .await
+            .unwrap();
+        let service = &service.services()[0];
+        (
+            families.task_definition_arns().to_vec(),
+            service.task_definition().unwrap().to_owned(),
+            service.deployments().len(),
+        )
+    })
+}
+
 #[test]
 fn a_dry_run_changes_nothing() {
     with_stack(|stack| {
         let up = stack.xtask(&["local", "up"]);
         assert_eq!(up.code, Some(0), "{}", up.stderr);
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let snapshot = || {
-            runtime.block_on(async {
-                let ecs = stack.ecs().await;
-                let families = ecs
-                    .list_task_definitions()
-                    .family_prefix("hello-ecs")
-                    .send()
-                    .await
-                    .unwrap();
-                let service = ecs
-                    .describe_services()
-                    .cluster("dev-cluster")
-                    .services("hello-ecs")
-                    .send()
-                    .await
-                    .unwrap();
-                let service = &service.services()[0];
-                (
-                    families.task_definition_arns().to_vec(),
-                    service.task_definition().unwrap().to_owned(),
-                    service.deployments().len(),
-                )
-            })
-        };
+        let snapshot = || snapshot(stack);
         let before = snapshot();
         let run = stack.deploy(&["--dry-run", "--env", "GREETING=never"]);
         assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
@@ -281,6 +285,94 @@ fn bad_configuration_exits_2_naming_what_is_wrong() {
         let run = stack.deploy(&["--env", "NOT VALID"]);
         assert_eq!(run.code, Some(2), "{}", run.stderr);
         assert!(run.stderr.contains("NOT VALID"), "{}", run.stderr);
+    })
+}
+
+/// Issue 10, point 2: every flag is checked before anything is built, registered or updated.
+#[test]
+fn bad_flags_exit_2_and_change_nothing() {
+    with_stack(|stack| {
+        let up = stack.xtask(&["local", "up"]);
+        assert_eq!(up.code, Some(0), "{}", up.stderr);
+        let before = snapshot(stack);
+        for (flags, names) in [
+            (&["--url", "ftp://x"][..], "--url"),
+            (&["--verify-path", "noslash"][..], "--verify-path"),
+            (&["--timeout", "0"][..], "--timeout"),
+            (&["--verify-timeout", "0"][..], "--verify-timeout"),
+            (&["--desired-count=-1"][..], "--desired-count"),
+        ] {
+            let run = stack.deploy(flags);
+            assert_eq!(
+                run.code,
+                Some(2),
+                "{flags:?}\n{}\n{}",
+                run.stdout,
+                run.stderr
+            );
+            assert!(run.stderr.contains(names), "{flags:?}: {}", run.stderr);
+        }
+        let run = stack.xtask(&["rollback", "--local", "--to", "hello-ecs:9999"]);
+        assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("hello-ecs:9999") && run.stderr.contains("no such task definition"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            snapshot(stack),
+            before,
+            "a bad flag registered or updated something"
+        );
+    })
+}
+
+/// Issue 10, point 1: a build whose health check passes but whose users get 500 is rolled
+/// back, and the old build is seen answering again.
+#[test]
+fn a_build_that_fails_verification_is_rolled_back_and_the_old_build_answers() {
+    with_stack(|stack| {
+        let before = stack.deploy(&["--env", "GREETING=trusted"]);
+        assert_eq!(before.code, Some(0), "{}", before.stderr);
+        let trusted_td = before.report()["new_task_definition"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let run = stack.deploy(&[
+            "--env",
+            "GREETING=faulty",
+            "--env",
+            "HELLO_FAULT_STATUS=500",
+            "--verify-timeout",
+            "8",
+        ]);
+        assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
+        let report = run.report();
+        assert_eq!(report["outcome"], "verification_failed", "{report:#}");
+        assert_eq!(report["verify"]["converged"], false, "{report:#}");
+        assert!(
+            report["verify"]["errors"].as_u64().unwrap() > 0,
+            "{report:#}"
+        );
+        let rollback = &report["rollback"];
+        assert_eq!(rollback["to"], trusted_td.as_str(), "{report:#}");
+        assert!(
+            rollback["outcome"]
+                .as_str()
+                .unwrap()
+                .starts_with("completed"),
+            "{report:#}"
+        );
+        assert_eq!(rollback["old_build_answers"], true, "{report:#}");
+        let revision = trusted_td.rsplit('/').next().unwrap();
+        assert!(
+            run.stderr.contains(&format!("rolled back to {revision}"))
+                && run.stderr.contains("the old build answers again"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(greeting_at(&stack.url()), "trusted");
     })
 }
 

@@ -497,11 +497,15 @@ fn an_old_task_still_in_the_target_group_is_never_verified() {
             "4",
             "--verify-timeout",
             "20",
+            // The straggler, not the new build, is what this test is about.
+            "--rollback-on-failure",
+            "false",
         ]);
         assert_code(&run, 3);
         let report = run.report();
         assert_eq!(report["outcome"], "verification_failed", "{report:#}");
         assert_eq!(report["verify"]["converged"], false, "{report:#}");
+        assert!(report["rollback"].is_null(), "{report:#}");
         // The straggler really was answering: the old greeting still comes back.
         let deadline = Instant::now() + Duration::from_secs(30);
         while greeting_at(&url) != old {

@@ -27,8 +27,13 @@ pub struct RollbackArgs {
     /// Don't wait for the rollback to complete.
     #[arg(long)]
     no_wait: bool,
-    /// Give up waiting after this many seconds.
-    #[arg(long, default_value_t = 900)]
+    /// Give up waiting after this many seconds (1 to 86400).
+    #[arg(
+        long,
+        default_value_t = 900,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
     timeout: u64,
 }
 

@@ -11,6 +11,10 @@ pub struct Expectation {
     pub body_contains: Option<String>,
     /// A header the new build sends, with its value (e.g. `x-app-version: <build id>`).
     pub header: Option<(String, String)>,
+    /// Turns the tests round: an answer counts as "new" when it succeeds and does *not* pass
+    /// them. After a rollback from a build that failed verification, this proves that
+    /// another build (the one rolled back to) serves again. See [`Expectation::unlike`].
+    pub unlike: bool,
 }
 
 impl Expectation {
@@ -27,6 +31,15 @@ impl Expectation {
         Expectation {
             body_contains: Some(text.into()),
             ..Expectation::default()
+        }
+    }
+
+    /// Answers from any build but the one this expectation recognises: the proof that a
+    /// rollback took that build out of service.
+    pub fn unlike(self) -> Expectation {
+        Expectation {
+            unlike: !self.unlike,
+            ..self
         }
     }
 
@@ -52,7 +65,7 @@ impl Expectation {
             .body_contains
             .as_ref()
             .is_none_or(|text| body.contains(text.as_str()));
-        header_ok && body_ok
+        (header_ok && body_ok) != self.unlike
     }
 }
 
@@ -68,9 +81,15 @@ mod tests {
         let both = Expectation {
             body_contains: Some("Hi".into()),
             header: Some(("x-app-version".into(), "v2".into())),
+            unlike: false,
         };
         assert!(both.matches(&headers, "Hi there"));
         assert!(!both.matches(&headers, "Hello"));
         assert!(!Expectation::header("x-app-version", "v3").matches(&headers, "Hi"));
+        // Unlike the failed build: its answers no longer count, every other build's do.
+        let not_v2 = Expectation::header("x-app-version", "v2").unlike();
+        assert!(!not_v2.matches(&headers, "Hi"));
+        assert!(not_v2.matches(&reqwest::header::HeaderMap::new(), "Hi"));
+        assert!(!not_v2.clone().unlike().unlike);
     }
 }

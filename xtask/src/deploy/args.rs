@@ -36,16 +36,18 @@ pub struct DeployArgs {
     /// Don't verify through the load balancer.
     #[arg(long, env = "DEPLOY_NO_VERIFY")]
     pub no_verify: bool,
-    /// Give up on the rollout after this many seconds.
+    /// Give up on the rollout (and on a rollback after it) after this many seconds (1 to
+    /// 86400).
     #[arg(
         long,
         env = "DEPLOY_TIMEOUT",
         default_value_t = 900,
-        value_name = "SECS"
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub timeout: u64,
-    /// New desired count for the service.
-    #[arg(long, env = "DEPLOY_DESIRED_COUNT")]
+    /// New desired count for the service (0 or more).
+    #[arg(long, env = "DEPLOY_DESIRED_COUNT", value_parser = clap::value_parser!(i32).range(0..))]
     pub desired_count: Option<i32>,
     /// On failure, put the service back on the previous task definition and wait for it.
     #[arg(long, env = "DEPLOY_ROLLBACK_ON_FAILURE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
@@ -59,11 +61,12 @@ pub struct DeployArgs {
     /// How the image is built.
     #[arg(long, value_enum, default_value_t = Builder::Native, env = "DEPLOY_BUILDER")]
     pub builder: Builder,
-    /// Verify at this base URL instead of the one discovered from the load balancer.
-    #[arg(long, env = "DEPLOY_URL")]
+    /// Verify at this base URL instead of the one discovered from the load balancer: http://
+    /// or https://, a host, optionally a port and a base path; no query or credentials.
+    #[arg(long, env = "DEPLOY_URL", value_parser = base_url)]
     pub url: Option<String>,
-    /// Path polled during verification.
-    #[arg(long, default_value = "/hello/verify")]
+    /// Path polled during verification: starts with '/', may carry a query.
+    #[arg(long, default_value = "/hello/verify", value_parser = verify_path)]
     pub verify_path: String,
     /// The fewest consecutive answers from the new build that prove the rollout; at least 3
     /// per target in service are required, and target health must show no target of another
@@ -74,8 +77,13 @@ pub struct DeployArgs {
     /// address; default: the name of the listener's host-header rule, if it has one.
     #[arg(long, value_name = "NAME", value_parser = host_name)]
     pub verify_host: Option<String>,
-    /// Give up verifying after this many seconds.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    /// Give up verifying after this many seconds (1 to 3600).
+    #[arg(
+        long,
+        default_value_t = 120,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..=3_600)
+    )]
     pub verify_timeout: u64,
     /// Register a new revision and start a new deployment even when nothing changed.
     #[arg(long)]
@@ -102,9 +110,99 @@ fn host_name(text: &str) -> Result<String, String> {
     }
 }
 
+/// A base URL to verify at (checked with the other flags, before anything changes): http or
+/// https with a host; a port and a base path may follow. No query or fragment (the verify
+/// path is appended) and no user:password (URLs are printed in reports).
+pub fn base_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| {
+        format!("{text:?} is not a URL ({e}): expected e.g. http://my-alb-123.us-east-1.elb.amazonaws.com")
+    })?;
+    let problem = if !matches!(url.scheme(), "http" | "https") {
+        Some(format!(
+            "the scheme is {:?}: only http:// and https:// can be verified",
+            url.scheme()
+        ))
+    } else if url.host_str().is_none_or(str::is_empty) {
+        Some("it names no host".to_owned())
+    } else if url.query().is_some() || url.fragment().is_some() {
+        Some(
+            "it has a query or fragment: give the base URL, and the path with --verify-path"
+                .to_owned(),
+        )
+    } else if !url.username().is_empty() || url.password().is_some() {
+        Some("it carries credentials, which would be printed in the report".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(format!("{text:?} cannot be verified: {problem}")),
+        None => Ok(text.trim_end_matches('/').to_owned()),
+    }
+}
+
+/// A path to verify (checked before anything changes): starts with '/', visible ASCII only,
+/// no fragment.
+pub fn verify_path(text: &str) -> Result<String, String> {
+    let problem = if !text.starts_with('/') {
+        Some("it must start with '/' (e.g. /hello/verify)")
+    } else if text.starts_with("//") {
+        Some("it must not start with '//' (that names a host, not a path)")
+    } else if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        Some("it may hold only visible ASCII characters: percent-encode spaces and others")
+    } else if text.contains('#') {
+        Some("a fragment ('#...') is never sent to the server")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(format!("{text:?} is not a path to verify: {problem}")),
+        None => Ok(text.to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::host_name;
+    use super::{base_url, host_name, verify_path};
+
+    #[test]
+    fn verify_urls_are_http_base_urls() {
+        for (good, kept) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("https://hello.example.com/", "https://hello.example.com"),
+            ("http://[::1]:80/base", "http://[::1]:80/base"),
+        ] {
+            assert_eq!(base_url(good).as_deref(), Ok(kept), "{good}");
+        }
+        for (bad, says) in [
+            ("ftp://x", "only http:// and https://"),
+            ("noscheme.example.com", "is not a URL"),
+            ("http://", "is not a URL"),
+            ("http://h/?q=1", "query or fragment"),
+            ("http://h/#top", "query or fragment"),
+            ("http://user:pw@h", "credentials"),
+        ] {
+            let err = base_url(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn verify_paths_start_with_a_slash() {
+        for good in ["/", "/hello/verify", "/hello/x?probe=1", "/a%20b"] {
+            assert_eq!(verify_path(good).as_deref(), Ok(good));
+        }
+        for (bad, says) in [
+            ("noslash", "start with '/'"),
+            ("//evil.example.com/", "'//'"),
+            ("/a b", "visible ASCII"),
+            ("/caf\u{e9}", "visible ASCII"),
+            ("/a#b", "fragment"),
+            ("", "start with '/'"),
+        ] {
+            let err = verify_path(bad).unwrap_err();
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
+    }
 
     #[test]
     fn verify_hosts_are_dns_names() {

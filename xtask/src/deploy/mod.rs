@@ -12,6 +12,7 @@ mod repository;
 mod roll;
 mod rollback_on_failure;
 mod verify;
+mod verify_failed;
 
 use anyhow::Result;
 use deploy_sdk::registry::ImageRef;

@@ -77,6 +77,9 @@ pub struct RollbackReport {
     pub deployment_id: Option<String>,
     pub to: String,
     pub outcome: String,
+    /// After a rollback from a build that failed verification: whether the build rolled back
+    /// to was seen answering through the load balancer again (null: not checked).
+    pub old_build_answers: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]

@@ -90,6 +90,7 @@ impl Deploy<'_> {
                         "completed: ECS rolled the service back to {} (ROLLBACK_SUCCESSFUL)",
                         short_task_definition(to)
                     ),
+                    old_build_answers: None,
                 });
                 return;
             }
@@ -140,6 +141,7 @@ impl Deploy<'_> {
             deployment_id: Some(rollback.deployment_id.clone()),
             to: rollback.task_definition.clone(),
             outcome: rolled_back,
+            old_build_answers: None,
         });
         // Our rollback worked: the deploy ends rolled back (ECS's own already says so).
         if !matches!(outcome, Outcome::RolledBack { .. })

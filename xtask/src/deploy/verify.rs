@@ -8,11 +8,28 @@ use std::time::Duration;
 use anyhow::Result;
 use deploy_sdk::service::StartedDeployment;
 use deploy_sdk::verify::{
-    Endpoint, Expectation, ServiceFleet, VerifyOptions, discover_endpoint, verify,
+    Endpoint, Expectation, ServiceFleet, VerifyOptions, VerifyReport, discover_endpoint, verify,
 };
 
 use super::context::{Deploy, ImageToDeploy};
 use super::report::VerifyJson;
+
+/// What verification asked, to ask it again after a rollback.
+pub struct Probe {
+    pub url: String,
+    pub expect: Expectation,
+    pub options: VerifyOptions,
+}
+
+/// Answers per second as `new/old/errors` groups.
+pub fn per_second(report: &VerifyReport) -> String {
+    let mix: Vec<String> = report
+        .per_second
+        .iter()
+        .map(|s| format!("{}/{}/{}", s.new, s.old, s.errors))
+        .collect();
+    mix.join(" ")
+}
 
 impl Deploy<'_> {
     /// Verifies `started` through the load balancer (`--url`, else the one the service is
@@ -55,26 +72,42 @@ impl Deploy<'_> {
                 options.consecutive, options.streak_per_target
             ),
         );
-        let mut fleet =
-            ServiceFleet::new(&self.clients, &self.target, &started.deployment_id).await?;
-        let progress = self.progress;
-        let verified = verify(&url, &expect, &options, &mut fleet, |answer, totals| {
-            progress.verify(answer, totals)
-        })
-        .await?;
+        let verified = self
+            .prove(&url, &expect, &options, &started.deployment_id)
+            .await?;
         self.report.verify = Some(VerifyJson::from(&verified));
-        let mix: Vec<String> = verified
-            .per_second
-            .iter()
-            .map(|s| format!("{}/{}/{}", s.new, s.old, s.errors))
-            .collect();
         self.stage_done(clock, &verified.to_string());
         self.say(&format!(
             "verify: per second new/old/errors: {}",
-            mix.join(" ")
+            per_second(&verified)
         ));
-        verified.into_result()?;
+        if let Err(err) = verified.into_result() {
+            let probe = Probe {
+                url,
+                expect,
+                options,
+            };
+            return Err(self.roll_back_unverified(started, err.into(), &probe).await);
+        }
         Ok(())
+    }
+
+    /// Asks `url` until answers `expect`ed come in a row and target health shows only
+    /// `deployment`'s targets in service (or the time is up), with live progress.
+    pub async fn prove(
+        &self,
+        url: &str,
+        expect: &Expectation,
+        options: &VerifyOptions,
+        deployment: &str,
+    ) -> Result<VerifyReport> {
+        let mut fleet = ServiceFleet::new(&self.clients, &self.target, deployment).await?;
+        let progress = self.progress;
+        let verified = verify(url, expect, options, &mut fleet, |answer, totals| {
+            progress.verify(answer, totals)
+        })
+        .await?;
+        Ok(verified)
     }
 
     /// How an answer of the new build is recognised; None when it cannot be.
@@ -91,6 +124,7 @@ impl Deploy<'_> {
                 .clone()
                 .map(|version| (hello_service::APP_VERSION_HEADER.to_owned(), version)),
             body_contains: greeting.map(|g| format!("{g} ")),
+            unlike: false,
         };
         (expect.header.is_some() || expect.body_contains.is_some()).then_some(expect)
     }
