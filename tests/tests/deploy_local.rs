@@ -319,6 +319,40 @@ fn bad_flags_exit_2_and_change_nothing() {
             "{}",
             run.stderr
         );
+        // A service with no load balancer and no --url: nowhere to verify, known up front.
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let no_lb = |create: bool| {
+            runtime.block_on(async {
+                let ecs = stack.ecs().await;
+                if create {
+                    ecs.create_service()
+                        .cluster("dev-cluster")
+                        .service_name("hello-no-lb")
+                        .task_definition(before.1.as_str())
+                        .desired_count(0)
+                        .send()
+                        .await
+                        .expect("CreateService without a load balancer");
+                } else {
+                    let _ = ecs
+                        .delete_service()
+                        .cluster("dev-cluster")
+                        .service("hello-no-lb")
+                        .force(true)
+                        .send()
+                        .await;
+                }
+            })
+        };
+        no_lb(true);
+        let run = stack.deploy(&["--service", "hello-no-lb"]);
+        no_lb(false);
+        assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("load balancer") && run.stderr.contains("pass the URL"),
+            "{}",
+            run.stderr
+        );
         assert_eq!(
             snapshot(stack),
             before,

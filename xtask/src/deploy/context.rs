@@ -8,6 +8,7 @@ use deploy_sdk::deploy::{DeployRequest, Deployer};
 use deploy_sdk::rollout::{CallBudget, WatchOptions};
 use deploy_sdk::service::{ServiceRef, UpdateOptions};
 use deploy_sdk::taskdef::ContainerChanges;
+use deploy_sdk::verify::Endpoint;
 
 use super::args::DeployArgs;
 use super::report::{Report, Stage};
@@ -28,6 +29,8 @@ pub struct Deploy<'a> {
     pub target: ServiceRef,
     /// The DescribeServices budget the rollout's watch and its rollback's share.
     pub budget: CallBudget,
+    /// Where verification asks, when the preflight found it (an existing service).
+    pub endpoint: Option<Endpoint>,
 }
 
 /// The image the new revision runs.
@@ -57,6 +60,7 @@ impl<'a> Deploy<'a> {
             clients,
             target: settings.service_ref(),
             budget: CallBudget::new(),
+            endpoint: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use deploy_sdk::deploy::{DeployRequest, Prepared};
+use deploy_sdk::verify::{Endpoint, discover_endpoint};
 use local_stack::Stack;
 
 use super::context::{Deploy, ImageToDeploy};
@@ -40,6 +41,7 @@ impl Deploy<'_> {
         {
             Ok(prepared) => {
                 self.report.old_task_definition = Some(prepared.current_task_definition().into());
+                self.endpoint = self.endpoint_to_verify().await?;
                 Ok(Found::Service(Box::new(prepared)))
             }
             Err(
@@ -59,6 +61,21 @@ impl Deploy<'_> {
             }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Where verification will ask, found before anything changes (a service with no load
+    /// balancer and no `--url` is a usage error now, not after the rollout); `None` when the
+    /// deploy will not verify.
+    async fn endpoint_to_verify(&self) -> Result<Option<Endpoint>> {
+        let verifies = !(self.args.no_verify || self.args.no_wait || self.args.dry_run);
+        Ok(match &self.args.url {
+            _ if !verifies => None,
+            Some(url) => Some(Endpoint {
+                url: url.clone(),
+                host: None,
+            }),
+            None => Some(discover_endpoint(&self.clients, &self.target).await?),
+        })
     }
 
     /// The preflight's plan for the image to deploy, with the request to start it with.

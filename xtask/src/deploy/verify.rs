@@ -39,12 +39,14 @@ impl Deploy<'_> {
         image: &ImageToDeploy,
         started: &StartedDeployment,
     ) -> Result<()> {
-        let endpoint = match &self.args.url {
-            Some(url) => Endpoint {
-                url: url.trim_end_matches('/').to_owned(),
+        // Found in the preflight; a service created by this deploy is asked now.
+        let endpoint = match (self.endpoint.clone(), &self.args.url) {
+            (Some(endpoint), _) => endpoint,
+            (None, Some(url)) => Endpoint {
+                url: url.clone(),
                 host: None,
             },
-            None => discover_endpoint(&self.clients, &self.target).await?,
+            (None, None) => discover_endpoint(&self.clients, &self.target).await?,
         };
         self.report.url = Some(endpoint.url.clone());
         let Some(expect) = self.expectation(image) else {
