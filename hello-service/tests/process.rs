@@ -38,6 +38,35 @@ fn bad_configuration_exits_2_naming_the_variable() {
 }
 
 #[test]
+fn values_that_are_not_utf8_exit_2_naming_the_variable() {
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = std::ffi::OsStr::from_bytes(b"Hall\xe5");
+    for var in ["PORT", "GREETING"] {
+        let out = Command::new(BIN)
+            .env_clear()
+            .env("PORT", free_port().to_string())
+            .env(var, latin1)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert_eq!(
+            stderr.trim(),
+            format!("hello-service: invalid {var}: it is not valid UTF-8 (5 bytes)")
+        );
+    }
+    // The healthcheck reads PORT too: a failure (1, as Docker wants), not the default port.
+    let out = Command::new(BIN)
+        .arg("healthcheck")
+        .env_clear()
+        .env("PORT", latin1)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid PORT: it is not valid UTF-8"));
+}
+
+#[test]
 fn a_port_in_use_is_a_clear_runtime_error() {
     let taken = TcpListener::bind("0.0.0.0:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
