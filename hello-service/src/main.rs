@@ -13,7 +13,7 @@ Environment:
   SHUTDOWN_TIMEOUT_SECS  drain time for in-flight requests after SIGTERM (default: 20)
   RUST_LOG               log filter (default: info; `info,access=off` drops access lines)
 
-Routes: GET /hello/{name}, GET /ping, GET /version. Every answer carries x-app-version.
+Routes: GET (or HEAD) /hello/{name}, /ping, /version. Every answer carries x-app-version.
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration.";
 
 #[derive(Debug, Parser)]

@@ -122,6 +122,40 @@ fn logs_are_json_lines_and_access_lines_can_be_turned_off() {
 }
 
 #[test]
+fn malformed_requests_are_logged_as_client_warnings_not_errors() {
+    let server = Server::start(&[]);
+    for head in [
+        "GET /ping HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        "GARBAGE\r\n\r\n",
+        "GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ] {
+        assert_eq!(server.raw(head).status, 400, "{head:?}");
+    }
+    server.signal("SIGTERM");
+    let (_, stdout, _) = server.wait(Duration::from_secs(10));
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert!(
+        lines.iter().all(|l| l["level"] != "ERROR"),
+        "an ERROR line in {stdout}"
+    );
+    let warnings: Vec<_> = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" && l["message"] == "client error")
+        .collect();
+    assert_eq!(warnings.len(), 3, "{stdout}");
+    assert!(
+        warnings.iter().all(|w| w["target"] == "access"
+            && w["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("stream error: request parse error"))),
+        "{warnings:?}"
+    );
+}
+
+#[test]
 fn healthcheck_exit_codes() {
     let server = Server::start(&[]);
     let port = server.port.to_string();
