@@ -24,6 +24,10 @@ pub struct Timing {
     pub max_stopped_tasks: usize,
     /// How often the scheduler looks at every service (it is also woken by changes).
     pub scheduler_tick: Duration,
+    /// A load-balancer listener closes a client connection that sends no complete request
+    /// header for this long: a header trickling in, or a keep-alive connection idle between
+    /// requests (an ALB's default idle timeout, 60 s).
+    pub listener_idle_timeout: Duration,
     /// The deployment alarms' bake time is AWS's (the longest Period × EvaluationPeriods of
     /// the alarms) divided by this: by default a minute of AWS bake time passes in a second.
     pub alarm_bake_divisor: u32,
@@ -36,6 +40,7 @@ impl Default for Timing {
             stopped_task_retention: Duration::from_secs(3600),
             max_stopped_tasks: 1000,
             scheduler_tick: Duration::from_millis(250),
+            listener_idle_timeout: Duration::from_secs(60),
             alarm_bake_divisor: 60,
         }
     }
