@@ -402,7 +402,10 @@ mod tests {
             ]
         );
         let debug = format!("{:?}", plan.changes);
-        assert!(!debug.contains("tok-123") && !debug.contains("hunter2"), "{debug}");
+        assert!(
+            !debug.contains("tok-123") && !debug.contains("hunter2"),
+            "{debug}"
+        );
         // The revision itself carries the real values.
         assert_eq!(plan.changes[0].to, "tok-123");
     }

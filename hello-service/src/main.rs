@@ -80,10 +80,12 @@ fn config_error(err: &config::ConfigError) -> ExitCode {
 
 /// Docker reserves exit code 2 in health checks, so every failure here is 1.
 fn run_healthcheck(port: Option<u16>, timeout: Duration) -> ExitCode {
-    let port = match port.map(Ok).unwrap_or_else(|| match std::env::var_os("PORT") {
-        Some(raw) => config::utf8("PORT", raw).and_then(|raw| config::parse_port(&raw)),
-        None => Ok(config::DEFAULT_PORT),
-    }) {
+    let port = match port
+        .map(Ok)
+        .unwrap_or_else(|| match std::env::var_os("PORT") {
+            Some(raw) => config::utf8("PORT", raw).and_then(|raw| config::parse_port(&raw)),
+            None => Ok(config::DEFAULT_PORT),
+        }) {
         Ok(port) => port,
         Err(err) => {
             eprintln!("hello-service healthcheck: {err}");

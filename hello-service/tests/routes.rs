@@ -171,7 +171,12 @@ fn head_answers_like_get_without_a_body() {
             );
         }
     }
-    assert_eq!(server.raw("HEAD /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status, 404);
+    assert_eq!(
+        server
+            .raw("HEAD /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .status,
+        404
+    );
 }
 
 #[test]

@@ -14,7 +14,11 @@ async fn a_service_keeps_only_its_newest_stopped_tasks() {
     config.timing.stopped_tasks_per_service = 2;
     let running = LocalEcs::start(config).await.expect("start local-ecs");
     let ecs = aws_sdk_ecs::Client::new(&sdk_config(running.endpoint(), "us-east-1").await);
-    ecs.create_cluster().cluster_name("keep").send().await.unwrap();
+    ecs.create_cluster()
+        .cluster_name("keep")
+        .send()
+        .await
+        .unwrap();
     // An image that is not there: every task fails to start, and the service (no circuit
     // breaker) keeps starting new ones.
     let missing = format!("127.0.0.1:{}/keep:missing", running.port());
@@ -52,7 +56,12 @@ async fn a_service_keeps_only_its_newest_stopped_tasks() {
             .send()
             .await
             .ok()?;
-        let failed = out.services().first()?.deployments().first()?.failed_tasks();
+        let failed = out
+            .services()
+            .first()?
+            .deployments()
+            .first()?
+            .failed_tasks();
         (failed >= 5).then_some(())
     })
     .await;
