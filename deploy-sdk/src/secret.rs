@@ -31,9 +31,39 @@ impl fmt::Display for Secret {
     }
 }
 
+/// What a secret value is shown as.
+pub(crate) const MASK: &str = "****";
+
+/// Whether an environment variable's name says its value is a credential: it contains
+/// `TOKEN`, `SECRET`, `PASSWORD` or `KEY` (any case), so plans print `****` for its value.
+pub(crate) fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD", "KEY"]
+        .iter()
+        .any(|word| upper.contains(word))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_look_secret() {
+        for (name, secret) in [
+            ("API_TOKEN", true),
+            ("db_password", true),
+            ("ClientSecret", true),
+            ("AWS_SECRET_ACCESS_KEY", true),
+            ("SSH_KEY_PATH", true),
+            ("monkey", true),
+            ("GREETING", false),
+            ("PORT", false),
+            ("PASS", false),
+            ("", false),
+        ] {
+            assert_eq!(looks_secret(name), secret, "{name}");
+        }
+    }
 
     #[test]
     fn never_prints_the_value() {

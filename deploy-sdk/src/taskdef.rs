@@ -89,8 +89,9 @@ pub fn parse_env_assignment(assignment: &str) -> Result<(String, String)> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
-/// One difference between the current and the new revision.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One difference between the current and the new revision. `Display` and `Debug` show the
+/// values of environment variables whose names look secret as `****`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct FieldChange {
     /// The container.
     pub container: String,
@@ -102,20 +103,44 @@ pub struct FieldChange {
     pub to: String,
 }
 
+impl FieldChange {
+    /// A value as it may be printed: masked for an `env` field whose name looks secret.
+    fn shown<'a>(&self, value: &'a str) -> &'a str {
+        match self.field.strip_prefix("env ") {
+            Some(name) if crate::secret::looks_secret(name) => crate::secret::MASK,
+            _ => value,
+        }
+    }
+}
+
 impl fmt::Display for FieldChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let to = self.shown(&self.to);
         match &self.from {
             Some(from) => write!(
                 f,
-                "container {}: {}: {from} -> {}",
-                self.container, self.field, self.to
+                "container {}: {}: {} -> {to}",
+                self.container,
+                self.field,
+                self.shown(from)
             ),
             None => write!(
                 f,
-                "container {}: {}: (unset) -> {}",
-                self.container, self.field, self.to
+                "container {}: {}: (unset) -> {to}",
+                self.container, self.field
             ),
         }
+    }
+}
+
+impl fmt::Debug for FieldChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldChange")
+            .field("container", &self.container)
+            .field("field", &self.field)
+            .field("from", &self.from.as_deref().map(|v| self.shown(v)))
+            .field("to", &self.shown(&self.to))
+            .finish()
     }
 }
 
@@ -358,6 +383,31 @@ mod tests {
             plan.changes[0].to_string(),
             "container hello-ecs: image: repo:old -> repo@sha256:new"
         );
+    }
+
+    #[test]
+    fn values_of_secret_looking_env_names_are_masked_in_the_plan() {
+        let changes = ContainerChanges::default()
+            .env("hello-ecs", "GREETING", "hello there")
+            .env("hello-ecs", "Api_Token", "tok-123")
+            .env("sidecar", "DB_PASSWORD", "hunter2");
+        let plan = NewRevision::plan(current(), &changes).unwrap();
+        let shown: Vec<String> = plan.changes.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "container hello-ecs: env Api_Token: (unset) -> ****",
+                "container hello-ecs: env GREETING: hi -> hello there",
+                "container sidecar: env DB_PASSWORD: (unset) -> ****",
+            ]
+        );
+        let debug = format!("{:?}", plan.changes);
+        assert!(
+            !debug.contains("tok-123") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+        // The revision itself carries the real values.
+        assert_eq!(plan.changes[0].to, "tok-123");
     }
 
     #[test]

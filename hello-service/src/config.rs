@@ -1,6 +1,8 @@
 //! Runtime configuration from the environment, checked up front so a bad value stops the
 //! process at once with a one-line message naming the variable (exit code 2).
 
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
@@ -48,9 +50,21 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads the configuration from the process environment.
+    /// Reads the configuration from the process environment. A variable that is set but not
+    /// valid UTF-8 is an error, not "unset".
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_os_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Reads the configuration through `lookup` of raw (possibly non-UTF-8) values.
+    pub fn from_os_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Self, ConfigError> {
+        let mut values = HashMap::new();
+        for variable in VARIABLES {
+            if let Some(raw) = lookup(variable) {
+                values.insert(variable, utf8(variable, raw)?);
+            }
+        }
+        Self::from_lookup(|name| values.get(name).cloned())
     }
 
     /// Reads the configuration through `lookup` (the environment, or a map in tests).
@@ -96,6 +110,23 @@ impl Config {
             fault_status,
         })
     }
+}
+
+/// The variables the server reads.
+const VARIABLES: [&str; 5] = [
+    "GREETING",
+    "PORT",
+    "SHUTDOWN_TIMEOUT_SECS",
+    "RUST_LOG",
+    "HELLO_FAULT_STATUS",
+];
+
+/// A variable's value as text, or an error naming it.
+pub fn utf8(variable: &'static str, raw: OsString) -> Result<String, ConfigError> {
+    raw.into_string().map_err(|raw| ConfigError {
+        variable,
+        problem: format!("it is not valid UTF-8 ({} bytes)", raw.len()),
+    })
 }
 
 /// Parses a `PORT` value (1–65535).
@@ -171,6 +202,24 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_are_errors_naming_their_variable() {
+        use std::os::unix::ffi::OsStringExt;
+        for variable in VARIABLES {
+            let err = Config::from_os_lookup(|name| {
+                (name == variable).then(|| OsString::from_vec(b"caf\xe9".to_vec()))
+            })
+            .unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert_eq!(
+                err.to_string(),
+                format!("invalid {variable}: it is not valid UTF-8 (4 bytes)")
+            );
+        }
+        let ok = Config::from_os_lookup(|name| (name == "GREETING").then(|| "Hej".into()));
+        assert_eq!(ok.unwrap().greeting, "Hej");
     }
 
     #[test]

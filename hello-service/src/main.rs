@@ -13,7 +13,7 @@ Environment:
   SHUTDOWN_TIMEOUT_SECS  drain time for in-flight requests after SIGTERM (default: 20)
   RUST_LOG               log filter (default: info; `info,access=off` drops access lines)
 
-Routes: GET /hello/{name}, GET /ping, GET /version. Every answer carries x-app-version.
+Routes: GET (or HEAD) /hello/{name}, /ping, /version. Every answer carries x-app-version.
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration.";
 
 #[derive(Debug, Parser)]
@@ -80,10 +80,12 @@ fn config_error(err: &config::ConfigError) -> ExitCode {
 
 /// Docker reserves exit code 2 in health checks, so every failure here is 1.
 fn run_healthcheck(port: Option<u16>, timeout: Duration) -> ExitCode {
-    let port = match port.map(Ok).unwrap_or_else(|| match std::env::var("PORT") {
-        Ok(raw) => config::parse_port(&raw),
-        Err(_) => Ok(config::DEFAULT_PORT),
-    }) {
+    let port = match port
+        .map(Ok)
+        .unwrap_or_else(|| match std::env::var_os("PORT") {
+            Some(raw) => config::utf8("PORT", raw).and_then(|raw| config::parse_port(&raw)),
+            None => Ok(config::DEFAULT_PORT),
+        }) {
         Ok(port) => port,
         Err(err) => {
             eprintln!("hello-service healthcheck: {err}");

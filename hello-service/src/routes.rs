@@ -1,10 +1,11 @@
-//! The HTTP routes: `/hello/{name}`, `/ping`, `/version` (and `/slow/{ms}` in test builds).
+//! The HTTP routes: `/hello/{name}`, `/ping`, `/version` (and `/slow/{ms}` in test builds), for
+//! GET and HEAD.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, guard, web};
 
 use crate::html;
 
@@ -55,21 +56,22 @@ impl Greeting {
 
 /// Registers every route on an actix `App` or scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_only("/hello/{name}", web::get().to(hello)))
-        .service(get_only("/ping", web::get().to(ping)))
-        .service(get_only("/version", web::get().to(version)));
+    cfg.service(get_only("/hello/{name}", web::to(hello)))
+        .service(get_only("/ping", web::to(ping)))
+        .service(get_only("/version", web::to(version)));
     #[cfg(feature = "test-routes")]
-    cfg.service(get_only("/slow/{ms}", web::get().to(slow)));
+    cfg.service(get_only("/slow/{ms}", web::to(slow)));
     cfg.default_service(web::to(not_found));
 }
 
-/// A resource that answers GET and gives 405 (with `Allow`) to every other method.
+/// A resource that answers GET and HEAD (the same answer; actix sends no body for HEAD) and
+/// gives 405 (with `Allow`) to every other method.
 fn get_only(path: &str, route: actix_web::Route) -> actix_web::Resource {
     web::resource(path)
-        .route(route)
+        .route(route.guard(guard::Any(guard::Get()).or(guard::Head())))
         .default_service(web::to(|| async {
             HttpResponse::MethodNotAllowed()
-                .insert_header((header::ALLOW, "GET"))
+                .insert_header((header::ALLOW, "GET, HEAD"))
                 .content_type(mime_text())
                 .body("method not allowed\n")
         }))

@@ -38,6 +38,35 @@ fn bad_configuration_exits_2_naming_the_variable() {
 }
 
 #[test]
+fn values_that_are_not_utf8_exit_2_naming_the_variable() {
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = std::ffi::OsStr::from_bytes(b"Hall\xe5");
+    for var in ["PORT", "GREETING"] {
+        let out = Command::new(BIN)
+            .env_clear()
+            .env("PORT", free_port().to_string())
+            .env(var, latin1)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert_eq!(
+            stderr.trim(),
+            format!("hello-service: invalid {var}: it is not valid UTF-8 (5 bytes)")
+        );
+    }
+    // The healthcheck reads PORT too: a failure (1, as Docker wants), not the default port.
+    let out = Command::new(BIN)
+        .arg("healthcheck")
+        .env_clear()
+        .env("PORT", latin1)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid PORT: it is not valid UTF-8"));
+}
+
+#[test]
 fn a_port_in_use_is_a_clear_runtime_error() {
     let taken = TcpListener::bind("0.0.0.0:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
@@ -90,6 +119,40 @@ fn logs_are_json_lines_and_access_lines_can_be_turned_off() {
     let (_, stdout, _) = server.wait(Duration::from_secs(10));
     assert!(stdout.contains("\"listening\""), "{stdout}");
     assert!(!stdout.contains("/hello/quiet"), "{stdout}");
+}
+
+#[test]
+fn malformed_requests_are_logged_as_client_warnings_not_errors() {
+    let server = Server::start(&[]);
+    for head in [
+        "GET /ping HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        "GARBAGE\r\n\r\n",
+        "GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ] {
+        assert_eq!(server.raw(head).status, 400, "{head:?}");
+    }
+    server.signal("SIGTERM");
+    let (_, stdout, _) = server.wait(Duration::from_secs(10));
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert!(
+        lines.iter().all(|l| l["level"] != "ERROR"),
+        "an ERROR line in {stdout}"
+    );
+    let warnings: Vec<_> = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" && l["message"] == "client error")
+        .collect();
+    assert_eq!(warnings.len(), 3, "{stdout}");
+    assert!(
+        warnings.iter().all(|w| w["target"] == "access"
+            && w["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("stream error: request parse error"))),
+        "{warnings:?}"
+    );
 }
 
 #[test]

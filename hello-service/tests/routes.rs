@@ -146,8 +146,37 @@ fn unknown_paths_and_wrong_methods() {
             "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         ));
         assert_eq!(resp.status, 405, "{method} {path}");
-        assert_eq!(resp.header("allow"), Some("GET"));
+        assert_eq!(resp.header("allow"), Some("GET, HEAD"));
     }
+}
+
+#[test]
+fn head_answers_like_get_without_a_body() {
+    let server = Server::start(&[]);
+    for path in ["/hello/head", "/ping", "/version"] {
+        let get = server.get(path);
+        let head = server.raw(&format!(
+            "HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
+        assert_eq!((head.status, get.status), (200, 200), "HEAD {path}");
+        assert_eq!(head.body, "", "HEAD {path} has no body");
+        assert_eq!(head.header("content-type"), get.header("content-type"));
+        assert!(head.header("x-app-version").is_some(), "HEAD {path}");
+        if path != "/hello/head" {
+            // The greeting's body holds the time; the others have a fixed length.
+            assert_eq!(
+                head.header("content-length"),
+                Some(get.body.len().to_string().as_str()),
+                "HEAD {path}"
+            );
+        }
+    }
+    assert_eq!(
+        server
+            .raw("HEAD /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .status,
+        404
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Listeners as real HTTP reverse proxies, one loopback port each: rules (by priority) then
 //! the default action; forward to healthy targets round robin (failing open to all targets
 //! when none is healthy, 503 when there are none); X-Forwarded-For/Proto/Port; no retries —
-//! a failing target gives the client 502 or 504, as an ALB does.
+//! a failing target gives the client 502 or 504, as an ALB does. A client connection that sends
+//! no complete request header for [`Timing::listener_idle_timeout`](crate::shared::Timing) (60 s,
+//! an ALB's idle timeout) is closed.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -12,7 +14,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::Rng;
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -93,13 +95,19 @@ async fn accept_loop(
         let shared = shared.clone();
         let listener_arn = listener_arn.clone();
         let closed = shared.closed();
+        let idle_timeout = shared.timing.listener_idle_timeout;
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let shared = shared.clone();
                 let listener_arn = listener_arn.clone();
                 async move { Ok::<_, Infallible>(proxy(&shared, &listener_arn, port, peer, req).await) }
             });
+            // Slow or idle clients are closed, as an ALB's idle timeout does: hyper's header
+            // timer runs while a request head is awaited, whether it trickles in or the
+            // keep-alive connection is idle between requests.
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(idle_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = connection => {}

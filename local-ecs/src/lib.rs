@@ -26,6 +26,7 @@ mod lb;
 mod ports;
 mod protocol;
 mod registry;
+mod retention;
 mod runner;
 mod scheduler;
 mod server;
@@ -114,12 +115,17 @@ impl LocalEcs {
         let port = listener.local_addr()?.port();
         let listener = tokio::net::TcpListener::from_std(listener)?;
 
-        // Root filesystems of tasks from an earlier run are dead weight; logs are kept.
-        if let Ok(entries) = std::fs::read_dir(store.dir().join("tasks")) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_dir_all(entry.path().join("rootfs"));
-            }
-        }
+        // An earlier run's tasks have no record (tasks are not persisted): their root
+        // filesystems are dead weight, and only the newest few keep their logs.
+        retention::prune_leftovers(
+            &store.dir().join("tasks"),
+            retention::Retention {
+                per_service: config.timing.stopped_tasks_per_service,
+                total: config.timing.max_stopped_tasks,
+                max_age: config.timing.stopped_task_retention,
+            },
+            std::time::SystemTime::now(),
+        );
         state.dirty = state.served_ports.insert(port);
         let launcher = Launcher::start(tokio::runtime::Handle::current())
             .context("cannot start the process launcher thread")?;

@@ -91,8 +91,11 @@ fn print_task_logs(state_dir: &Path, task: &str) -> ExitCode {
 }
 
 fn run_serve(state_dir: PathBuf, port: u16, alarm_bake_divisor: u32) -> ExitCode {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: `cargo xtask local` sends stderr to local-ecs.log.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

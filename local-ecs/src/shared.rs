@@ -22,8 +22,15 @@ pub struct Timing {
     pub stopped_task_retention: Duration,
     /// At most this many stopped tasks are kept.
     pub max_stopped_tasks: usize,
+    /// Only the newest this many stopped tasks of each service are kept (their records and
+    /// their directories: a task's logs go with it).
+    pub stopped_tasks_per_service: usize,
     /// How often the scheduler looks at every service (it is also woken by changes).
     pub scheduler_tick: Duration,
+    /// A load-balancer listener closes a client connection that sends no complete request
+    /// header for this long: a header trickling in, or a keep-alive connection idle between
+    /// requests (an ALB's default idle timeout, 60 s).
+    pub listener_idle_timeout: Duration,
     /// The deployment alarms' bake time is AWS's (the longest Period × EvaluationPeriods of
     /// the alarms) divided by this: by default a minute of AWS bake time passes in a second.
     pub alarm_bake_divisor: u32,
@@ -35,7 +42,9 @@ impl Default for Timing {
             steady_state_event_interval: Duration::from_secs(6 * 3600),
             stopped_task_retention: Duration::from_secs(3600),
             max_stopped_tasks: 1000,
+            stopped_tasks_per_service: 10,
             scheduler_tick: Duration::from_millis(250),
+            listener_idle_timeout: Duration::from_secs(60),
             alarm_bake_divisor: 60,
         }
     }

@@ -60,6 +60,38 @@ fn serve_announces_itself_and_stops_cleanly_on_sigterm() {
     );
 }
 
+/// Starts `local-ecs serve` on a fresh state directory with stderr into `log` (not a
+/// terminal), waits for its announcement, stops it with SIGTERM and returns what it logged.
+fn serve_and_stop_logging_to_a_file(dir: &std::path::Path) -> String {
+    let log = dir.join("local-ecs.log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0", "--state-dir"])
+        .arg(dir.join("state"))
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn local-ecs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("local-ecs: serving"), "{line:?}");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    std::fs::read_to_string(&log).unwrap()
+}
+
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let logged = serve_and_stop_logging_to_a_file(dir.path());
+    assert!(logged.contains("local-ecs stopped"), "{logged}");
+    assert!(!logged.contains('\x1b'), "ANSI escapes in {logged:?}");
+}
+
 #[test]
 fn a_busy_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
+use crate::out::outln;
 use crate::util::{self, cargo, project_root};
 
 #[derive(Debug, Args)]
@@ -91,10 +92,10 @@ fn hello(duration: u64, connections: u32, starts: usize) -> Result<()> {
         .lines()
         .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"));
 
-    println!(
+    outln!(
         "\nhello-service, release build, default settings (wrk -t2 -c{connections} -d{duration}s /hello/world)"
     );
-    println!("{:<22} {:>14}   target", "", "measured");
+    outln!("{:<22} {:>14}   target", "", "measured");
     row(
         "requests/s",
         &format!("{rps:.0}"),
@@ -114,7 +115,7 @@ fn hello(duration: u64, connections: u32, starts: usize) -> Result<()> {
             "<= 15 MB",
             kib <= 15 * 1024,
         ),
-        None => println!("{:<22} {:>14}", "peak RSS", "unavailable"),
+        None => outln!("{:<22} {:>14}", "peak RSS", "unavailable"),
     }
     row(
         "startup (median)",
@@ -122,7 +123,7 @@ fn hello(duration: u64, connections: u32, starts: usize) -> Result<()> {
         "<= 10 ms",
         startup <= Duration::from_millis(10),
     );
-    println!(
+    outln!(
         "{:<22} {:>14}",
         "startup (min..max)",
         format!(
@@ -132,7 +133,7 @@ fn hello(duration: u64, connections: u32, starts: usize) -> Result<()> {
         )
     );
     if let Some(line) = non_2xx {
-        println!("wrk reported errors: {}", line.trim());
+        outln!("wrk reported errors: {}", line.trim());
     }
     Ok(())
 }
@@ -142,7 +143,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn row(name: &str, value: &str, target: &str, met: bool) {
-    println!(
+    outln!(
         "{name:<22} {value:>14}   {target} {}",
         if met { "(met)" } else { "(MISSED)" }
     );

@@ -7,6 +7,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
 
+use crate::out::{errln, outln};
 use crate::util::project_root;
 
 const LIB_RS: &str = "hello-service/src/lib.rs";
@@ -121,7 +122,7 @@ async fn settings_floor(state_dir: &Path) -> Result<(f64, String)> {
 
 pub fn run(rounds: usize) -> Result<()> {
     let state_dir = project_root().join("target").join("bench-deploy");
-    eprintln!("warming the local stack in {} …", state_dir.display());
+    errln!("warming the local stack in {} …", state_dir.display());
     deploy(&state_dir)?;
     let path = project_root().join(LIB_RS);
     let original =
@@ -142,8 +143,8 @@ pub fn run(rounds: usize) -> Result<()> {
     let (floor, explain) = runtime.block_on(settings_floor(&state_dir))?;
     let _ = crate::local_ecs::stop(&state_dir);
 
-    println!("\nincremental local deploy after a one-line greeting change ({rounds} rounds)");
-    println!(
+    outln!("\nincremental local deploy after a one-line greeting change ({rounds} rounds)");
+    outln!(
         "{:<7} {:>7} {:>7} {:>7} {:>9} {:>7} {:>8} {:>9} {:>11} {:>13}",
         "round",
         "build",
@@ -174,7 +175,7 @@ pub fn run(rounds: usize) -> Result<()> {
         let seen = r["rollout"]["outcome_seen_after_seconds"]
             .as_f64()
             .map_or("-".into(), |s| format!("{s:.2}s"));
-        println!(
+        outln!(
             "{:<7} {b:>6.1}s {im:>6.1}s {p:>6.1}s {:>8.1}s {ro:>6.1}s {v:>7.1}s {:>8.1}s {describes:>11} {seen:>13}",
             i + 1,
             b + im + p,
@@ -182,11 +183,11 @@ pub fn run(rounds: usize) -> Result<()> {
         );
     }
     let met = |ok: bool| if ok { "(met)" } else { "(MISSED)" };
-    println!(
+    outln!(
         "build + image + push, worst: {worst_bip:.1}s   target <= 20s {}",
         met(worst_bip <= 20.0)
     );
-    println!(
+    outln!(
         "roll + verify, worst: {worst_rv:.1}s   floor {floor:.1}s ({explain}); target <= floor + 2s = {:.1}s {}",
         floor + 2.0,
         met(worst_rv <= floor + 2.0)

@@ -11,6 +11,7 @@ use deploy_sdk::registry::ImageRef;
 
 use crate::binary::{self, Binary};
 use crate::failure::Failure;
+use crate::out::outln;
 
 /// Where the binary goes in the image (the Dockerfile and the task definition agree).
 pub const BINARY_NAME: &str = "hello-service";
@@ -62,7 +63,7 @@ pub fn run(args: ImageArgs) -> Result<()> {
         .map_err(|e| Failure::usage(e.to_string()))?;
     let binary = binary::build(false)?;
     let image = hello_image(&binary, args.port)?;
-    println!(
+    outln!(
         "image {} ({} bytes, build {})",
         image.digest(),
         image.size(),
@@ -70,7 +71,7 @@ pub fn run(args: ImageArgs) -> Result<()> {
     );
     if let Some(dir) = &args.oci_layout {
         image.write_oci_layout(dir, Some(&binary.build_id))?;
-        println!(
+        outln!(
             "wrote OCI layout {} (tag {})",
             dir.display(),
             binary.build_id
@@ -89,9 +90,12 @@ pub fn run(args: ImageArgs) -> Result<()> {
             std::slice::from_ref(&tag),
             login.as_ref(),
         ))?;
-        println!(
+        outln!(
             "pushed {} as :{tag} ({} blobs uploaded, {} bytes; {} already there)",
-            report.pinned, report.uploaded_blobs, report.uploaded_bytes, report.skipped_blobs
+            report.pinned,
+            report.uploaded_blobs,
+            report.uploaded_bytes,
+            report.skipped_blobs
         );
     }
     Ok(())

@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::Value;
 
+use crate::out::{errln, outln};
 use crate::util::{self, project_root};
 
 #[derive(Debug, Args)]
@@ -59,7 +60,7 @@ pub fn run(args: LintArgs) -> Result<()> {
         hadolint(&bin, &root, &dockerfile)?,
     ];
     for o in &outcomes {
-        println!(
+        outln!(
             "{:<9} {:<6} {} ({:.1} s)",
             o.tool,
             if o.passed { "ok" } else { "FAILED" },
@@ -72,7 +73,7 @@ pub fn run(args: LintArgs) -> Result<()> {
         return Ok(());
     }
     for o in &failed {
-        println!("\n== {} findings\n{}", o.tool, o.findings.trim_end());
+        outln!("\n== {} findings\n{}", o.tool, o.findings.trim_end());
     }
     let names: Vec<&str> = failed.iter().map(|o| o.tool).collect();
     bail!("lint failed: {}", names.join(", "))
@@ -89,7 +90,7 @@ fn ensure_venv(root: &Path, venv: &Path) -> Result<PathBuf> {
     let up_to_date = std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements)
         && TOOLS.iter().all(|t| bin.join(t).is_file());
     if up_to_date {
-        eprintln!("linters: {} (pinned versions present)", venv.display());
+        errln!("linters: {} (pinned versions present)", venv.display());
         return Ok(bin);
     }
 
@@ -130,7 +131,7 @@ fn ensure_venv(root: &Path, venv: &Path) -> Result<PathBuf> {
         }
     }
     std::fs::write(&stamp, &requirements).with_context(|| format!("write {}", stamp.display()))?;
-    eprintln!(
+    errln!(
         "linters: installed into {} in {:.0} s",
         venv.display(),
         started.elapsed().as_secs_f64()

@@ -14,6 +14,7 @@ mod last_deploy;
 mod lint;
 mod local;
 mod local_ecs;
+mod out;
 mod progress;
 mod rollback;
 mod status;
@@ -67,6 +68,7 @@ enum Task {
 }
 
 fn main() -> std::process::ExitCode {
+    out::quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Deploy(args) => deploy::run(*args),
@@ -80,7 +82,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            out::errln!("error: {err:#}");
             std::process::ExitCode::from(failure::exit_code(&err))
         }
     }

@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::out::errln;
 use deploy_sdk::rollout::RolloutEvent;
 use deploy_sdk::service::DeploymentSnapshot;
 use deploy_sdk::targets::TargetGroupHealth;
@@ -97,7 +98,7 @@ impl Progress {
             Some(live) => {
                 let _ = live.multi.println(text);
             }
-            None if self.to_stderr => eprintln!("{text}"),
+            None if self.to_stderr => errln!("{text}"),
             None => {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{text}");

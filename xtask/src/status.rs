@@ -8,6 +8,7 @@ use deploy_sdk::targets::{TargetHealthTracker, service_target_groups};
 
 use crate::config::{Settings, TargetArgs};
 use crate::connect::connect;
+use crate::out::outln;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -33,12 +34,12 @@ pub async fn print_status(clients: &Clients, settings: &Settings) -> Result<()> 
         Err(
             deploy_sdk::Error::ServiceNotFound { .. } | deploy_sdk::Error::ClusterNotFound { .. },
         ) if settings.local.is_some() => {
-            println!("service {target}: not created yet (run `cargo xtask deploy --local`)");
+            outln!("service {target}: not created yet (run `cargo xtask deploy --local`)");
             return Ok(());
         }
         Err(err) => return Err(err.into()),
     };
-    println!(
+    outln!(
         "service {target}: {} running / {} desired, task definition {}",
         service.running_count(),
         service.desired_count(),
@@ -46,10 +47,10 @@ pub async fn print_status(clients: &Clients, settings: &Settings) -> Result<()> 
     );
     let table = DeploymentSnapshot::table(&service);
     for d in &table {
-        println!("  {d}");
+        outln!("  {d}");
     }
     if let Some(arn) = service.current_service_deployment() {
-        println!("  current service deployment: {arn}");
+        outln!("  current service deployment: {arn}");
     }
     let groups = service_target_groups(&service);
     if !groups.is_empty() {
@@ -58,23 +59,23 @@ pub async fn print_status(clients: &Clients, settings: &Settings) -> Result<()> 
             .await?;
         for group in &health {
             for (deployment, counts) in &group.by_deployment {
-                println!(
+                outln!(
                     "  targets of {}: {counts}",
                     deployment.as_deref().unwrap_or("unmatched tasks")
                 );
             }
             for reason in &group.unhealthy_reasons {
-                println!("  unhealthy: {reason}");
+                outln!("  unhealthy: {reason}");
             }
         }
     }
-    println!("last events:");
+    outln!("last events:");
     for event in service.events().iter().take(5) {
-        println!("  {}", event.message().unwrap_or_default());
+        outln!("  {}", event.message().unwrap_or_default());
     }
     match deploy_sdk::verify::discover_url(clients, &target).await {
-        Ok(url) => println!("url: {url}"),
-        Err(err) => println!("url: unknown ({err})"),
+        Ok(url) => outln!("url: {url}"),
+        Err(err) => outln!("url: unknown ({err})"),
     }
     Ok(())
 }

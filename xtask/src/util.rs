@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use crate::out::errln;
 use anyhow::{Context, Result, bail};
 
 /// The workspace root (the directory holding the root `Cargo.toml`).
@@ -24,7 +25,7 @@ pub fn cargo() -> Command {
 
 /// Runs `cmd` with inherited output; an error names the command and its exit status.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    eprintln!("$ {}", display(cmd));
+    errln!("$ {}", display(cmd));
     let status = cmd
         .status()
         .with_context(|| format!("cannot start `{}`", display(cmd)))?;
@@ -72,7 +73,7 @@ pub fn ensure_debian_tool(program: &str, package: &str) -> Result<()> {
     if have(program) {
         return Ok(());
     }
-    eprintln!("{program} not found; installing the Debian package {package}");
+    errln!("{program} not found; installing the Debian package {package}");
     run(apt_get().args(["update", "-qq"]))?;
     run(apt_get()
         .args(["install", "-y", "-qq", package])

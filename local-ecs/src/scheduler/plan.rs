@@ -13,9 +13,10 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::events;
+use crate::retention::{self, Retention, Stopped};
 use crate::state::{
     CompletedDeployment, DesiredStatus, HealthStatus, RolloutState, ServiceDeploymentStatus,
     ServiceStatus, StopCode, TargetState, TaskStatus,
@@ -704,26 +705,30 @@ impl<'v> Planner<'v> {
         }
     }
 
-    /// Stopped tasks older than the retention, and the oldest beyond the cap, are forgotten
-    /// (not while their targets still drain).
+    /// Stopped tasks beyond what [`retention`](crate::retention) keeps are forgotten (not
+    /// while their targets still drain).
     fn forget(&mut self) {
         let now = self.now.wall;
-        let mut stopped: Vec<(SystemTime, &str)> = self
+        let stopped: Vec<Stopped> = self
             .view
             .tasks
             .iter()
             .filter(|t| t.last_status == TaskStatus::Stopped && t.targets.is_empty())
-            .map(|t| (t.stopped_at.unwrap_or(now), t.id.as_str()))
+            .map(|t| Stopped {
+                id: &t.id,
+                service: t.service_arn.as_deref(),
+                stopped_at: t.stopped_at.unwrap_or(now),
+            })
             .collect();
-        stopped.sort();
-        let excess = stopped.len().saturating_sub(self.view.max_stopped_tasks);
-        let retention = self.view.stopped_task_retention;
-        for (i, (at, id)) in stopped.into_iter().enumerate() {
-            if i < excess || now.duration_since(at).unwrap_or_default() > retention {
-                self.push(Action::Forget {
-                    task: id.to_owned(),
-                });
-            }
+        let rules = Retention {
+            per_service: self.view.stopped_tasks_per_service,
+            total: self.view.max_stopped_tasks,
+            max_age: self.view.stopped_task_retention,
+        };
+        for id in retention::to_forget(&stopped, rules, now) {
+            self.push(Action::Forget {
+                task: id.to_owned(),
+            });
         }
     }
 }

@@ -214,6 +214,7 @@ fn view(service: ServiceView, tasks: Vec<TaskView>) -> View {
         steady_state_event_interval: Duration::from_secs(6 * 3600),
         stopped_task_retention: Duration::from_secs(3600),
         max_stopped_tasks: 1000,
+        stopped_tasks_per_service: 10,
         alarms: Default::default(),
     }
 }
@@ -757,6 +758,35 @@ const ROWS: &[Row] = &[
             let mut recent = task(1, NEW).stopped(StopCode::ServiceSchedulerInitiated);
             recent.breaker_counted = true;
             view(service(1, 100, 200), vec![old, recent, task(2, NEW)])
+        },
+        check: |p| {
+            let forgotten: Vec<&Action> = p
+                .actions
+                .iter()
+                .filter(|a| matches!(a, Action::Forget { .. }))
+                .collect();
+            expect(
+                forgotten
+                    == [&Action::Forget {
+                        task: "ecs-svc/2-t0".into(),
+                    }],
+                format!("{p:#?}"),
+            )
+        },
+    },
+    Row {
+        rule: "only the newest stopped tasks of a service are kept",
+        view: || {
+            let mut tasks = vec![task(9, NEW)];
+            for i in 0..3 {
+                let mut t = task(i, NEW).stopped(StopCode::ServiceSchedulerInitiated);
+                t.stopped_at = Some(now().wall - Duration::from_secs(30 - i as u64));
+                t.breaker_counted = true;
+                tasks.push(t);
+            }
+            let mut v = view(service(1, 100, 200), tasks);
+            v.stopped_tasks_per_service = 2;
+            v
         },
         check: |p| {
             let forgotten: Vec<&Action> = p

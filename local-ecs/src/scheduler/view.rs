@@ -27,6 +27,8 @@ pub struct View {
     pub stopped_task_retention: Duration,
     /// At most this many stopped tasks are kept.
     pub max_stopped_tasks: usize,
+    /// At most this many stopped tasks of each service are kept.
+    pub stopped_tasks_per_service: usize,
     /// CloudWatch alarms by name.
     pub alarms: BTreeMap<String, AlarmView>,
 }
@@ -211,6 +213,7 @@ impl View {
             steady_state_event_interval: timing.steady_state_event_interval,
             stopped_task_retention: timing.stopped_task_retention,
             max_stopped_tasks: timing.max_stopped_tasks,
+            stopped_tasks_per_service: timing.stopped_tasks_per_service,
             alarms: state
                 .alarms
                 .values()

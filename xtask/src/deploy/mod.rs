@@ -54,7 +54,7 @@ pub fn run(args: DeployArgs) -> Result<()> {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_summary(&report, &progress);
     }
