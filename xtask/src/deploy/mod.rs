@@ -26,6 +26,7 @@ use report::{ImageReport, Report, print_summary};
 use crate::config::Settings;
 use crate::connect::connect;
 use crate::failure::{self, Failure};
+use crate::out::outln;
 use crate::progress::{Progress, outcome_text};
 
 /// `cargo xtask deploy`.
