@@ -9,6 +9,7 @@ mod config;
 mod connect;
 mod deploy;
 mod failure;
+mod flock;
 mod image;
 mod last_deploy;
 mod lint;
