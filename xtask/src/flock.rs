@@ -30,7 +30,9 @@ pub fn try_lock(path: &Path) -> Result<Option<Held>> {
     match file.try_lock() {
         Ok(()) => Ok(Some(Held(file))),
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(err)) => Err(err).with_context(|| format!("lock {}", path.display())),
+        Err(TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("lock {}", path.display()))
+        }
     }
 }
 
@@ -113,7 +115,10 @@ mod tests {
         assert_eq!(dev_major_minor(0x0801), (8, 1));
         // glibc's makedev: a minor above 255 and a major above 4095 use the high bits.
         let makedev = |major: u64, minor: u64| {
-            (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32)
+            (minor & 0xff)
+                | ((major & 0xfff) << 8)
+                | ((minor & !0xff) << 12)
+                | ((major & !0xfff) << 32)
         };
         assert_eq!(dev_major_minor(makedev(0x1234, 0xab05)), (0x1234, 0xab05));
     }
@@ -123,7 +128,10 @@ mod tests {
         let dir = tempfile_dir("flock");
         let path = dir.join("x.lock");
         let held = try_lock(&path).unwrap().expect("free");
-        assert!(try_lock(&path).unwrap().is_none(), "a second lock must wait");
+        assert!(
+            try_lock(&path).unwrap().is_none(),
+            "a second lock must wait"
+        );
         assert_eq!(holder(&path), Some(std::process::id()));
         drop(held);
         assert_eq!(holder(&path), None);

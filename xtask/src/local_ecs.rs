@@ -261,8 +261,7 @@ fn rotate_if_larger(path: &Path, limit: u64) -> Result<()> {
     if std::fs::metadata(path).is_ok_and(|m| m.len() > limit) {
         let mut old = path.as_os_str().to_owned();
         old.push(".1");
-        std::fs::rename(path, &old)
-            .with_context(|| format!("rotate {}", path.display()))?;
+        std::fs::rename(path, &old).with_context(|| format!("rotate {}", path.display()))?;
     }
     Ok(())
 }
@@ -270,7 +269,9 @@ fn rotate_if_larger(path: &Path, limit: u64) -> Result<()> {
 /// The text of `path` from byte `offset` on.
 fn log_since(path: &Path, offset: u64) -> String {
     let bytes = std::fs::read(path).unwrap_or_default();
-    let from = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+    let from = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
     String::from_utf8_lossy(&bytes[from..]).into_owned()
 }
 
@@ -371,7 +372,8 @@ mod tests {
     }
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("xtask-local-ecs-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("xtask-local-ecs-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -385,8 +387,14 @@ mod tests {
         let (mut log, start) = open_log(&dir).unwrap();
         writeln!(log, "second run").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("first run\n---- local-ecs starting at "), "{text}");
-        assert!(log_since(&path, start).ends_with("----\nsecond run\n"), "{text}");
+        assert!(
+            text.starts_with("first run\n---- local-ecs starting at "),
+            "{text}"
+        );
+        assert!(
+            log_since(&path, start).ends_with("----\nsecond run\n"),
+            "{text}"
+        );
         assert!(!log_since(&path, start).contains("first run"));
 
         rotate_if_larger(&path, 1_000).unwrap();
@@ -398,7 +406,10 @@ mod tests {
         // The next rotation replaces the old file: one is kept.
         std::fs::write(&path, "third run, a long line\n").unwrap();
         rotate_if_larger(&path, 10).unwrap();
-        assert_eq!(std::fs::read_to_string(&old).unwrap(), "third run, a long line\n");
+        assert_eq!(
+            std::fs::read_to_string(&old).unwrap(),
+            "third run, a long line\n"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -411,12 +422,20 @@ mod tests {
         std::fs::write(endpoint_file(&dir), format!("{endpoint}\n")).unwrap();
         std::fs::write(legacy_pid_file(&dir), "999999999").unwrap();
         assert!(recorded_endpoint(&dir).is_some());
-        assert!(running(&dir).is_none(), "an unheld directory serves nothing");
+        assert!(
+            running(&dir).is_none(),
+            "an unheld directory serves nothing"
+        );
 
         // Holding the directory's lock (as local-ecs does) makes the endpoint trusted.
-        let held = flock::try_lock(&dir_lock_file(&dir)).unwrap().expect("free");
+        let held = flock::try_lock(&dir_lock_file(&dir))
+            .unwrap()
+            .expect("free");
         let local = running(&dir).expect("held and answering");
-        assert_eq!((local.endpoint.as_str(), local.pid), (endpoint.as_str(), std::process::id()));
+        assert_eq!(
+            (local.endpoint.as_str(), local.pid),
+            (endpoint.as_str(), std::process::id())
+        );
         drop(held);
 
         let said = std::cell::RefCell::new(Vec::new());

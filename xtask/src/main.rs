@@ -15,6 +15,7 @@ mod last_deploy;
 mod lint;
 mod local;
 mod local_ecs;
+mod local_guard;
 mod progress;
 mod rollback;
 mod status;
