@@ -53,8 +53,20 @@ pub fn record(settings: &Settings, started: &StartedDeployment) {
         let _ = std::fs::create_dir_all(dir);
     }
     if let Ok(json) = serde_json::to_string_pretty(&last) {
-        let _ = std::fs::write(path, json);
+        let _ = write_atomically(&path, json.as_bytes());
     }
+}
+
+/// Writes through a temporary file and a rename, so a reader (`cargo xtask rollback`) sees the
+/// old record or the new one, never part of one. Deploys of one service on local-ecs take
+/// turns (`local_guard::lock_deploy`), so the last to start is the last to record.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// The last deploy recorded for the settings' service; without one, a usage error.

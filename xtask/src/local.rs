@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::config::TargetArgs;
 use crate::connect::local_clients;
-use crate::local_ecs::{self, ensure_running, log_file, pid_file, running, stop};
+use crate::local_ecs::{self, ensure_running, holder, log_file, recorded_endpoint, running, stop};
 use crate::status::print_status;
 use crate::util::project_root;
 
@@ -75,17 +75,29 @@ pub fn run(args: LocalArgs) -> Result<()> {
 
 fn status(state_dir: &Path) -> Result<()> {
     let Some(local) = running(state_dir) else {
-        println!(
-            "local-ecs is not running (state {}); start it with `cargo xtask local up`",
-            state_dir.display()
-        );
+        match holder(state_dir) {
+            // Held but silent: starting, stopping or stuck; say which process, so it can be
+            // stopped.
+            Some(pid) => println!(
+                "local-ecs (pid {pid}) holds {} but does not answer{}; its log is {}; stop it \
+                 with `cargo xtask local down`",
+                state_dir.display(),
+                recorded_endpoint(state_dir)
+                    .map(|(endpoint, _)| format!(" at {endpoint}"))
+                    .unwrap_or_default(),
+                log_file(state_dir).display()
+            ),
+            None => println!(
+                "local-ecs is not running (state {}); start it with `cargo xtask local up`",
+                state_dir.display()
+            ),
+        }
         return Ok(());
     };
-    let pid = std::fs::read_to_string(pid_file(state_dir)).unwrap_or_default();
     println!(
         "local-ecs: {} (pid {}, state {})",
         local.endpoint,
-        pid.trim(),
+        local.pid,
         state_dir.display()
     );
     let settings = TargetArgs::default().resolve()?;

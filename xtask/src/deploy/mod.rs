@@ -39,7 +39,11 @@ pub fn run(args: DeployArgs) -> Result<()> {
         report.cluster = settings.cluster.clone();
         report.service = settings.service.clone();
         let runtime = tokio::runtime::Runtime::new()?;
-        runtime.block_on(pipeline(&args, &settings, &progress, &mut report))
+        // --local: a dead local-ecs ends the deploy (local_guard), not the --timeout.
+        runtime.block_on(crate::local_guard::watch_local(
+            &settings,
+            pipeline(&args, &settings, &progress, &mut report),
+        ))
     })();
     progress.finish();
     if let Err(err) = &result {
@@ -76,6 +80,8 @@ async fn pipeline(
         docker::require_docker()?;
     }
     let clients = connect(settings, &|line| progress.line(line)).await?;
+    // --local: one deploy of the service at a time; held to the end (verify, rollback).
+    let _deploy_lock = crate::local_guard::lock_deploy(settings, &|l| progress.line(l)).await?;
     let mut deploy = Deploy::new(args, settings, progress, report, env, clients);
 
     let found = deploy.preflight().await?;
