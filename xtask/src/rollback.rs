@@ -42,11 +42,17 @@ pub fn run(args: RollbackArgs) -> Result<()> {
     let settings = args.target.resolve()?;
     let progress = Progress::new(false);
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(roll_back(&args, &settings, &progress))
+    // --local: a dead local-ecs ends the rollback, not the --timeout.
+    runtime.block_on(crate::local_guard::watch_local(
+        &settings,
+        roll_back(&args, &settings, &progress),
+    ))
 }
 
 async fn roll_back(args: &RollbackArgs, settings: &Settings, progress: &Progress) -> Result<()> {
     let clients = connect(settings, &|line| progress.line(line)).await?;
+    // --local: takes its turn with deploys of the same service.
+    let _turn = crate::local_guard::lock_deploy(settings, &|line| progress.line(line)).await?;
     let deployer = Deployer::new(clients);
     let target = settings.service_ref();
     let started = match &args.to {
