@@ -36,6 +36,25 @@ fn stats_judged_by(watched: &Watched) -> JudgedBy {
         .expect("stats")
 }
 
+/// Asserts the watch ended superseded by the other client's deployment of TD3; its reason.
+fn superseded_by_other<'a>(watched: &'a Watched, case: &str) -> &'a str {
+    let Outcome::Superseded {
+        by,
+        task_definition,
+        reason,
+        ..
+    } = &watched.outcome
+    else {
+        panic!("{case}: expected Superseded, got {:?}", watched.outcome);
+    };
+    assert_eq!(
+        (by.as_str(), task_definition.as_deref()),
+        (OTHER, Some(TD3)),
+        "{case}"
+    );
+    reason
+}
+
 /// The table says COMPLETED early (the bake time is not over); only SUCCESSFUL is success.
 #[tokio::test]
 async fn the_service_deployment_decides_not_the_table() {
@@ -229,19 +248,7 @@ async fn another_clients_update_is_superseded_not_rolled_back() {
         let mut started = ours_via_api();
         started.ecs_rolls_back = true;
         let watched = run(&script, started, fast()).await;
-        let Outcome::Superseded {
-            by,
-            task_definition,
-            reason,
-            ..
-        } = &watched.outcome
-        else {
-            panic!("{api:?}: expected Superseded, got {:?}", watched.outcome);
-        };
-        assert_eq!(
-            (by.as_str(), task_definition.as_deref()),
-            (OTHER, Some(TD3))
-        );
+        let reason = superseded_by_other(&watched, &format!("{api:?}"));
         assert!(reason.contains(OTHER), "{reason}");
         let err = watched.outcome.clone().into_result().unwrap_err();
         let text = err.to_string();
@@ -279,17 +286,6 @@ async fn an_update_between_the_polls_two_reads_is_superseded() {
     ]);
     script.lock().unwrap().api = Api::Present;
     let watched = run(&script, ours_via_api(), fast()).await;
-    let Outcome::Superseded {
-        by,
-        task_definition,
-        ..
-    } = &watched.outcome
-    else {
-        panic!("expected Superseded, got {:?}", watched.outcome);
-    };
-    assert_eq!(
-        (by.as_str(), task_definition.as_deref()),
-        (OTHER, Some(TD3))
-    );
+    superseded_by_other(&watched, "read skew");
     assert_eq!(stats_judged_by(&watched), JudgedBy::ServiceDeployments);
 }

@@ -125,6 +125,15 @@ impl Deploy<'_> {
                 ""
             }
         ));
+        let completed = self.watch_rollback(&rollback).await;
+        // Our rollback worked: the deploy ends rolled back (ECS's own already says so).
+        if !matches!(outcome, Outcome::RolledBack { .. }) && completed {
+            self.report.outcome = "rolled_back".into();
+        }
+    }
+
+    /// Watches `rollback` to its outcome and records it in the report; whether it completed.
+    pub async fn watch_rollback(&mut self, rollback: &StartedDeployment) -> bool {
         self.progress.set_ours(&rollback.deployment_id);
         let result = watch_to_outcome(
             &self.deployer,
@@ -143,12 +152,7 @@ impl Deploy<'_> {
             outcome: rolled_back,
             old_build_answers: None,
         });
-        // Our rollback worked: the deploy ends rolled back (ECS's own already says so).
-        if !matches!(outcome, Outcome::RolledBack { .. })
-            && result.as_ref().is_ok_and(|w| w.outcome.is_success())
-        {
-            self.report.outcome = "rolled_back".into();
-        }
+        result.is_ok_and(|w| w.outcome.is_success())
     }
 
     fn look_further(&self) -> String {

@@ -8,11 +8,8 @@
 use deploy_sdk::service::{StartedDeployment, short_task_definition};
 
 use super::context::Deploy;
-use super::report::RollbackReport;
 use super::verify::{Probe, per_second};
 use crate::failure::{Failure, VERIFY};
-use crate::progress::outcome_text;
-use crate::watch::watch_to_outcome;
 
 impl Deploy<'_> {
     /// Rolls back after `failure` (verification did not converge) when it should, and
@@ -58,25 +55,13 @@ impl Deploy<'_> {
             "rollback: waiting for {} ({to})",
             rollback.deployment_id
         ));
-        self.progress.set_ours(&rollback.deployment_id);
-        let watched = watch_to_outcome(
-            &self.deployer,
-            rollback.clone(),
-            self.watch_options(),
-            self.progress,
-        )
-        .await;
-        let rolled_back = match &watched {
-            Ok(w) => outcome_text(&w.outcome),
-            Err(err) => format!("watch failed: {err:#}"),
-        };
-        let done = watched.as_ref().is_ok_and(|w| w.outcome.is_success());
-        self.report.rollback = Some(RollbackReport {
-            deployment_id: Some(rollback.deployment_id.clone()),
-            to: rollback.task_definition.clone(),
-            outcome: rolled_back.clone(),
-            old_build_answers: None,
-        });
+        let done = self.watch_rollback(&rollback).await;
+        let rolled_back = self
+            .report
+            .rollback
+            .as_ref()
+            .map(|r| r.outcome.clone())
+            .unwrap_or_default();
         self.stage_done(clock, &rolled_back);
         if !done {
             return format!("rollback to {to} did not complete: {rolled_back}");
