@@ -59,19 +59,28 @@ impl Credentials {
         &self.secret_access_key
     }
 
+    /// Reads the credentials a local-ecs generated for `state_dir`.
+    pub fn read(state_dir: &Path) -> anyhow::Result<Credentials> {
+        let path = state_dir.join(CREDENTIALS_FILE);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        // The parser's message could quote the secret: it is not passed on.
+        serde_json::from_slice(&bytes).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not a local-ecs credentials file; delete it and local-ecs generates a \
+                 new key",
+                path.display()
+            )
+        })
+    }
+
     /// Reads the state directory's credentials, creating them (0600) on first start.
     /// Call with the directory locked: two creators would race.
     pub fn load_or_create(state_dir: &Path) -> anyhow::Result<Credentials> {
         let path = state_dir.join(CREDENTIALS_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let creds: Credentials = serde_json::from_slice(&bytes).map_err(|_| {
-                    anyhow::anyhow!(
-                        "{} is not a local-ecs credentials file; delete it and local-ecs \
-                         generates a new key",
-                        path.display()
-                    )
-                })?;
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => {
+                let creds = Credentials::read(state_dir)?;
                 crate::store::make_private(&path, false)?;
                 Ok(creds)
             }
@@ -116,9 +125,18 @@ mod tests {
         for c in [&a, &b] {
             assert_eq!(c.access_key_id().len(), 20);
             assert!(c.access_key_id().starts_with("AKIA"));
-            assert!(c.access_key_id().bytes().skip(4).all(|x| KEY_ID_ALPHABET.contains(&x)));
+            assert!(
+                c.access_key_id()
+                    .bytes()
+                    .skip(4)
+                    .all(|x| KEY_ID_ALPHABET.contains(&x))
+            );
             assert_eq!(c.secret_access_key().len(), 40);
-            assert!(c.secret_access_key().bytes().all(|x| SECRET_ALPHABET.contains(&x)));
+            assert!(
+                c.secret_access_key()
+                    .bytes()
+                    .all(|x| SECRET_ALPHABET.contains(&x))
+            );
         }
         let debug = format!("{a:?}");
         assert!(!debug.contains(a.secret_access_key()), "{debug}");
@@ -135,6 +153,9 @@ mod tests {
         assert_eq!(Credentials::load_or_create(dir.path()).unwrap(), first);
         std::fs::write(&path, b"{}").unwrap();
         let err = Credentials::load_or_create(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("not a local-ecs credentials file"), "{err}");
+        assert!(
+            err.to_string().contains("not a local-ecs credentials file"),
+            "{err}"
+        );
     }
 }

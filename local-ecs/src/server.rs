@@ -112,8 +112,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             Protocol::Query(_) => "AccessDenied",
             _ => "AccessDeniedException",
         };
-        let err = ApiError::new(code, host::refusal_message(&what))
-            .with_status(StatusCode::FORBIDDEN);
+        let err =
+            ApiError::new(code, host::refusal_message(&what)).with_status(StatusCode::FORBIDDEN);
         return protocol.error(&err, &request_id);
     }
     if protocol == Protocol::Registry {
@@ -157,15 +157,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         headers: &parts.headers,
         body: &body,
     };
-    let verified =
-        match auth::verify(shared.store.credentials(), signed, std::time::SystemTime::now()) {
-            Ok(verified) => verified,
-            Err(err) => {
-                let err = err.to_api_error(protocol.auth_family());
-                tracing::debug!(code = %err.code, "{}", err.message);
-                return protocol.error(&err, &request_id);
-            }
-        };
+    let verified = match auth::verify(
+        shared.store.credentials(),
+        signed,
+        std::time::SystemTime::now(),
+    ) {
+        Ok(verified) => verified,
+        Err(err) => {
+            let err = err.to_api_error(protocol.auth_family());
+            tracing::debug!(code = %err.code, "{}", err.message);
+            return protocol.error(&err, &request_id);
+        }
+    };
     let path = parts.uri.path();
     match protocol {
         Protocol::Cbor => handle_cbor(shared, path, verified.region, &body, &request_id),

@@ -228,7 +228,12 @@ const TOP_FILES: [&str; 7] = [
 /// Tightens what an older local-ecs left readable: the directories it made and the files at
 /// the top. Files deeper down are out of reach once their directories are 0700.
 fn tighten(dir: &Path) -> anyhow::Result<()> {
-    for sub in ["registry", "registry/blobs", "registry/blobs/sha256", "tasks"] {
+    for sub in [
+        "registry",
+        "registry/blobs",
+        "registry/blobs/sha256",
+        "tasks",
+    ] {
         make_private(&dir.join(sub), true)?;
     }
     for name in TOP_FILES {
@@ -285,7 +290,12 @@ mod tests {
         store.save(b"{}").unwrap();
         store.write_endpoint("http://127.0.0.1:1").unwrap();
         assert_eq!(mode(&dir), 0o700);
-        for sub in ["registry", "registry/blobs/sha256", "registry/uploads", "tasks"] {
+        for sub in [
+            "registry",
+            "registry/blobs/sha256",
+            "registry/uploads",
+            "tasks",
+        ] {
             assert_eq!(mode(&dir.join(sub)), 0o700, "{sub}");
         }
         for file in ["state.json", "endpoint", "lock", "credentials.json"] {
@@ -295,7 +305,8 @@ mod tests {
         drop(store);
 
         // As an older local-ecs left it: readable by everyone.
-        let open = |p: &Path, m: u32| std::fs::set_permissions(p, Permissions::from_mode(m)).unwrap();
+        let open =
+            |p: &Path, m: u32| std::fs::set_permissions(p, Permissions::from_mode(m)).unwrap();
         open(&dir, 0o755);
         open(&dir.join("tasks"), 0o755);
         open(&dir.join("state.json"), 0o644);

@@ -67,9 +67,11 @@ impl AuthError {
                     .to_owned(),
                 StatusCode::FORBIDDEN,
             ),
-            AuthError::Incomplete(message) => {
-                ("IncompleteSignature", message.clone(), StatusCode::BAD_REQUEST)
-            }
+            AuthError::Incomplete(message) => (
+                "IncompleteSignature",
+                message.clone(),
+                StatusCode::BAD_REQUEST,
+            ),
             AuthError::UnknownKey => (
                 if json {
                     "UnrecognizedClientException"
@@ -214,7 +216,10 @@ pub fn verify(
             )
         })?;
     let signed_at = parse_amz_date(amz_date)?;
-    if !constant_time_eq(auth.key_id.as_bytes(), credentials.access_key_id().as_bytes()) {
+    if !constant_time_eq(
+        auth.key_id.as_bytes(),
+        credentials.access_key_id().as_bytes(),
+    ) {
         return Err(AuthError::UnknownKey);
     }
     check_skew(amz_date, signed_at, now)?;
@@ -251,7 +256,8 @@ fn parse_amz_date(value: &str) -> Result<SystemTime, AuthError> {
 
 fn check_skew(amz_date: &str, signed_at: SystemTime, now: SystemTime) -> Result<(), AuthError> {
     let basic = |t: SystemTime| {
-        let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+        let format =
+            time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
         time::OffsetDateTime::from(t)
             .format(format)
             .unwrap_or_default()

@@ -113,11 +113,19 @@ mod tests {
     fn the_header_and_an_absolute_target_are_both_checked() {
         let mut headers = HeaderMap::new();
         let origin: Uri = "/".parse().unwrap();
-        assert!(check(&headers, &origin).unwrap_err().contains("without a Host"));
+        assert!(
+            check(&headers, &origin)
+                .unwrap_err()
+                .contains("without a Host")
+        );
         headers.insert(http::header::HOST, "127.0.0.1:4580".parse().unwrap());
         assert!(check(&headers, &origin).is_ok());
         let absolute: Uri = "http://evil.example/".parse().unwrap();
-        assert!(check(&headers, &absolute).unwrap_err().contains("evil.example"));
+        assert!(
+            check(&headers, &absolute)
+                .unwrap_err()
+                .contains("evil.example")
+        );
         headers.insert(http::header::HOST, "rebound.example:4580".parse().unwrap());
         let err = check(&headers, &origin).unwrap_err();
         assert!(err.contains("rebound.example"), "{err}");

@@ -226,16 +226,46 @@ fn malformed_headers_are_incomplete_and_a_missing_one_is_missing() {
 #[test]
 fn errors_are_named_as_each_protocol_names_them() {
     let cases = [
-        (AuthError::Missing, "MissingAuthenticationTokenException", 403, "MissingAuthenticationToken", 403),
-        (AuthError::UnknownKey, "UnrecognizedClientException", 400, "InvalidClientTokenId", 403),
-        (AuthError::BadSignature(MISMATCH.into()), "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
-        (AuthError::Incomplete("x".into()), "IncompleteSignature", 400, "IncompleteSignature", 400),
+        (
+            AuthError::Missing,
+            "MissingAuthenticationTokenException",
+            403,
+            "MissingAuthenticationToken",
+            403,
+        ),
+        (
+            AuthError::UnknownKey,
+            "UnrecognizedClientException",
+            400,
+            "InvalidClientTokenId",
+            403,
+        ),
+        (
+            AuthError::BadSignature(MISMATCH.into()),
+            "InvalidSignatureException",
+            400,
+            "SignatureDoesNotMatch",
+            403,
+        ),
+        (
+            AuthError::Incomplete("x".into()),
+            "IncompleteSignature",
+            400,
+            "IncompleteSignature",
+            400,
+        ),
     ];
     for (err, json_code, json_status, query_code, query_status) in cases {
         let json = err.to_api_error(Family::Json);
-        assert_eq!((json.code.as_str(), json.status.as_u16()), (json_code, json_status));
+        assert_eq!(
+            (json.code.as_str(), json.status.as_u16()),
+            (json_code, json_status)
+        );
         let query = err.to_api_error(Family::Query);
-        assert_eq!((query.code.as_str(), query.status.as_u16()), (query_code, query_status));
+        assert_eq!(
+            (query.code.as_str(), query.status.as_u16()),
+            (query_code, query_status)
+        );
     }
     assert_eq!(
         AuthError::UnknownKey.to_api_error(Family::Json).message,
