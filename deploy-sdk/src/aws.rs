@@ -243,7 +243,9 @@ mod tests {
         assert!(printed.contains("AKIATESTKEY"), "{printed}");
         assert!(!printed.contains("s3cr3t-value"), "{printed}");
         let config = load_sdk_config(&options).await;
-        let provider = config.credentials_provider().expect("a credentials provider");
+        let provider = config
+            .credentials_provider()
+            .expect("a credentials provider");
         let credentials = provider.provide_credentials().await.unwrap();
         assert_eq!(credentials.access_key_id(), "AKIATESTKEY");
         assert_eq!(credentials.secret_access_key(), "s3cr3t-value/x+y");

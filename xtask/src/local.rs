@@ -76,7 +76,9 @@ pub fn run(args: LocalArgs) -> Result<()> {
             }
         }
         LocalCommand::Status => status(&state_dir)?,
-        LocalCommand::Env => crate::connect::print_env(&state_dir, &TargetArgs::default().resolve()?)?,
+        LocalCommand::Env => {
+            crate::connect::print_env(&state_dir, &TargetArgs::default().resolve()?)?
+        }
         LocalCommand::Logs { lines, task } => logs(&state_dir, lines, task.as_deref())?,
     }
     Ok(())
