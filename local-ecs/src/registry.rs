@@ -6,7 +6,7 @@
 //! A repository must exist (CreateRepository) before anything is pushed to it.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -742,7 +742,7 @@ fn remove_upload(shared: &Shared, id: &str) {
 }
 
 /// Appends a request body to an upload file; returns the bytes written.
-async fn append(path: &PathBuf, body: Incoming) -> Result<u64, RegistryError> {
+async fn append(path: &Path, body: Incoming) -> Result<u64, RegistryError> {
     let mut file = tokio::fs::File::from_std(crate::store::append_private(path)?);
     let mut body = body;
     let mut written = 0u64;
