@@ -9,6 +9,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+use crate::Secret;
+
 /// How to reach AWS; every field is optional and falls back to the standard AWS setup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AwsOptions {
@@ -18,10 +20,43 @@ pub struct AwsOptions {
     pub profile: Option<String>,
     /// One endpoint for every service (else `AWS_ENDPOINT_URL*`), e.g. a local-ecs URL.
     pub endpoint_url: Option<String>,
-    /// Use fixed dummy credentials: for local-ecs, which checks no signatures.
+    /// Use fixed dummy credentials: for test servers that check no signatures.
     pub dummy_credentials: bool,
+    /// Sign with this key instead of the standard credential chain (e.g. the key local-ecs
+    /// generated for its state directory). Takes precedence over `dummy_credentials`.
+    pub static_credentials: Option<StaticCredentials>,
     /// Timeouts of every call (defaults: [`AwsTimeouts::default`]).
     pub timeouts: AwsTimeouts,
+}
+
+/// A fixed access key. `Debug` never shows the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticCredentials {
+    /// The access key id (`AKIA...`).
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret,
+}
+
+impl StaticCredentials {
+    /// A key from its id and secret.
+    pub fn new(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        StaticCredentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: Secret::new(secret_access_key),
+        }
+    }
+
+    /// The SDK's form of the key.
+    fn to_sdk(&self) -> aws_sdk_ecs::config::Credentials {
+        aws_sdk_ecs::config::Credentials::new(
+            &self.access_key_id,
+            self.secret_access_key.expose(),
+            None,
+            None,
+            "deploy-sdk static credentials",
+        )
+    }
 }
 
 /// Timeouts of every AWS call. The control-plane calls a deploy makes answer in well under a
@@ -79,8 +114,13 @@ pub async fn load_sdk_config(options: &AwsOptions) -> SdkConfig {
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    if options.dummy_credentials {
+    if let Some(credentials) = &options.static_credentials {
+        loader = loader.credentials_provider(credentials.to_sdk());
+    } else if options.dummy_credentials {
         loader = loader.test_credentials();
+    }
+    if options.static_credentials.is_some() || options.dummy_credentials {
+        // A local endpoint has no profile to take a region from.
         if options.region.is_none()
             && std::env::var_os("AWS_REGION").is_none()
             && std::env::var_os("AWS_DEFAULT_REGION").is_none()
@@ -189,6 +229,27 @@ mod tests {
             assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(3)));
             assert_eq!(timeouts.read_timeout(), Some(Duration::from_secs(10)));
         }
+    }
+
+    #[tokio::test]
+    async fn static_credentials_sign_and_never_print() {
+        use aws_sdk_ecs::config::ProvideCredentials;
+        let options = AwsOptions {
+            static_credentials: Some(StaticCredentials::new("AKIATESTKEY", "s3cr3t-value/x+y")),
+            dummy_credentials: true,
+            ..AwsOptions::default()
+        };
+        let printed = format!("{options:?} {options:#?}");
+        assert!(printed.contains("AKIATESTKEY"), "{printed}");
+        assert!(!printed.contains("s3cr3t-value"), "{printed}");
+        let config = load_sdk_config(&options).await;
+        let provider = config
+            .credentials_provider()
+            .expect("a credentials provider");
+        let credentials = provider.provide_credentials().await.unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIATESTKEY");
+        assert_eq!(credentials.secret_access_key(), "s3cr3t-value/x+y");
+        assert!(config.region().is_some());
     }
 
     /// An endpoint on 127.0.0.1 that accepts connections and never answers.

@@ -131,6 +131,6 @@ pub mod taskdef;
 pub mod tasks;
 pub mod verify;
 
-pub use aws::{AwsOptions, AwsTimeouts, Clients, MAX_ATTEMPTS, load_sdk_config};
+pub use aws::{AwsOptions, AwsTimeouts, Clients, MAX_ATTEMPTS, StaticCredentials, load_sdk_config};
 pub use error::{Error, Result};
 pub use secret::Secret;

@@ -16,6 +16,7 @@
 
 mod api;
 mod clock;
+mod credentials;
 mod error;
 mod events;
 mod health;
@@ -45,6 +46,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
+pub use crate::credentials::{CREDENTIALS_FILE, Credentials};
 pub use crate::ids::ACCOUNT_ID;
 pub use crate::shared::Timing;
 
@@ -150,7 +152,9 @@ impl LocalEcs {
         let server = tokio::spawn(server::serve(shared.clone(), listener));
         let scheduler = tokio::spawn(scheduler::run(shared.clone()));
         let endpoint = format!("http://127.0.0.1:{port}");
-        std::fs::write(shared.store.endpoint_file(), format!("{endpoint}\n"))
+        shared
+            .store
+            .write_endpoint(&endpoint)
             .context("cannot write the endpoint file in the state directory")?;
         shared.wake.notify_one();
         Ok(Running {
@@ -171,6 +175,11 @@ impl Running {
     /// The API and registry port.
     pub fn port(&self) -> u16 {
         self.shared.port
+    }
+
+    /// The access key the API accepts (also in `<state-dir>/credentials.json`).
+    pub fn credentials(&self) -> &Credentials {
+        self.shared.store.credentials()
     }
 
     /// The state directory (canonical path).

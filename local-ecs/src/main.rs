@@ -11,12 +11,15 @@ the real AWS APIs on one loopback endpoint, with real processes, health checks, 
 balancing and rolling deployments behind them.";
 
 const AFTER_HELP: &str = "\
-Use it with the AWS SDKs or CLI by pointing them at the endpoint:
-  AWS_ENDPOINT_URL=http://127.0.0.1:4580 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x \\
-  AWS_REGION=us-east-1 aws ecs list-clusters
-It serves ECS, ECR, ELBv2 and CloudWatch alarms (PutMetricAlarm, DescribeAlarms,
-SetAlarmState, DeleteAlarms: alarms change state only by SetAlarmState).
-Any credentials work (signatures are not checked). Push images to 127.0.0.1:PORT/<repo>
+Use it with the AWS SDKs or CLI by pointing them at the endpoint, with the access key it
+generates for its state directory (DIR/credentials.json; it verifies every signature):
+  AWS_ENDPOINT_URL=http://127.0.0.1:4580 AWS_REGION=us-east-1 \\
+  AWS_ACCESS_KEY_ID=<access_key_id> AWS_SECRET_ACCESS_KEY=<secret_access_key> \\
+  aws ecs list-clusters
+(`cargo xtask local env` prints these.) Only requests addressed to localhost, 127.0.0.0/8 or
+[::1] are served. It serves ECS, ECR, ELBv2 and CloudWatch alarms (PutMetricAlarm,
+DescribeAlarms, SetAlarmState, DeleteAlarms: alarms change state only by SetAlarmState).
+Push images to 127.0.0.1:PORT/<repo>
 (user AWS, password from `aws ecr get-login-password`). Logs go to stderr; RUST_LOG
 controls them (default: info).";
 

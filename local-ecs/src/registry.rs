@@ -6,7 +6,7 @@
 //! A repository must exist (CreateRepository) before anything is pushed to it.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -135,6 +135,17 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Bod
         }
         error_response(&e, method == Method::HEAD)
     });
+    response.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    response
+}
+
+/// A refusal before the request is looked at (a foreign `Host`), in the registry's format:
+/// `DENIED`.
+pub fn refuse(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = error_response(&err(status, "DENIED", message), false);
     response.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
@@ -567,7 +578,7 @@ async fn put_manifest(
     let path = check_digest(shared, &digest)?;
     if !path.exists() {
         let tmp = shared.store.upload_path(&crate::ids::uuid());
-        std::fs::write(&tmp, &bytes)?;
+        crate::store::write_private(&tmp, &bytes)?;
         std::fs::rename(&tmp, &path)?;
     }
     record_manifest(shared, name, reference, &digest, pushed)?;
@@ -731,12 +742,8 @@ fn remove_upload(shared: &Shared, id: &str) {
 }
 
 /// Appends a request body to an upload file; returns the bytes written.
-async fn append(path: &PathBuf, body: Incoming) -> Result<u64, RegistryError> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .await?;
+async fn append(path: &Path, body: Incoming) -> Result<u64, RegistryError> {
+    let mut file = tokio::fs::File::from_std(crate::store::append_private(path)?);
     let mut body = body;
     let mut written = 0u64;
     while let Some(frame) = body.frame().await {
@@ -802,7 +809,7 @@ async fn start_upload(
         remove_upload(shared, &id);
         return result.map(|()| created_blob(name, &digest));
     }
-    std::fs::File::create(&path)?;
+    crate::store::create_private(&path)?;
     Ok(upload_response(StatusCode::ACCEPTED, name, &id, 0))
 }
 

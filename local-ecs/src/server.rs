@@ -2,6 +2,10 @@
 //! CloudWatch) selected by `X-Amz-Target`, Smithy RPC v2 CBOR (CloudWatch) under
 //! `/service/`, and awsQuery (ELBv2, CloudWatch) form posts, told apart by the SigV4
 //! credential scope's service.
+//!
+//! Every request must be addressed to a loopback host (DNS rebinding); every API request
+//! must carry a valid SigV4 signature made with the state directory's key, and registry
+//! requests the ECR password (Basic auth).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,7 +21,7 @@ use crate::clock::iso8601;
 use crate::error::ApiError;
 use crate::protocol::json::{self, JsonService};
 use crate::protocol::query::QueryService;
-use crate::protocol::{Body, auth, cbor, full, map_timestamps, query};
+use crate::protocol::{Body, auth, cbor, full, host, map_timestamps, query};
 use crate::shared::Shared;
 
 /// Largest API request body accepted (task definitions are the biggest; AWS allows 64 KiB
@@ -52,11 +56,69 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
     }
 }
 
+/// Which protocol a request speaks, known from its path and headers before its body is read:
+/// errors are answered in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Registry,
+    Cbor,
+    Json(Option<JsonService>),
+    Query(QueryService),
+}
+
+impl Protocol {
+    fn of(req: &Request<Incoming>) -> Protocol {
+        let path = req.uri().path();
+        if path == "/v2" || path.starts_with("/v2/") {
+            return Protocol::Registry;
+        }
+        if path.starts_with(cbor::PATH_PREFIX) {
+            return Protocol::Cbor;
+        }
+        let header = |name| req.headers().get(name).and_then(|h| h.to_str().ok());
+        match header("x-amz-target") {
+            Some(target) => Protocol::Json(json::parse_target(target).ok().map(|(s, _)| s)),
+            None => Protocol::Query(QueryService::of(
+                auth::scope_service(header("authorization")),
+                None,
+            )),
+        }
+    }
+
+    /// An error in this protocol's wire format (the registry has its own, see `registry`).
+    fn error(self, err: &ApiError, request_id: &str) -> Response<Body> {
+        match self {
+            Protocol::Cbor => cbor::error(err, request_id),
+            Protocol::Query(service) => query::error(err, request_id, service),
+            Protocol::Json(service) => json::error(err, request_id, service),
+            Protocol::Registry => crate::registry::refuse(err.status, &err.message),
+        }
+    }
+
+    fn auth_family(self) -> auth::Family {
+        match self {
+            Protocol::Query(_) => auth::Family::Query,
+            _ => auth::Family::Json,
+        }
+    }
+}
+
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
-    if req.uri().path() == "/v2" || req.uri().path().starts_with("/v2/") {
+    let request_id = crate::ids::uuid();
+    let protocol = Protocol::of(&req);
+    if let Err(what) = host::check(req.headers(), req.uri()) {
+        tracing::warn!(refused = %what, "refused a request not addressed to a loopback host");
+        let code = match protocol {
+            Protocol::Query(_) => "AccessDenied",
+            _ => "AccessDeniedException",
+        };
+        let err =
+            ApiError::new(code, host::refusal_message(&what)).with_status(StatusCode::FORBIDDEN);
+        return protocol.error(&err, &request_id);
+    }
+    if protocol == Protocol::Registry {
         return crate::registry::handle(shared, req).await;
     }
-    let request_id = crate::ids::uuid();
     if req.method() == Method::GET && req.uri().path() == "/" {
         let mut response = Response::new(full(format!(
             "local-ecs: ECS and ECR (awsJson1_1, POST / with X-Amz-Target), ELBv2 (awsQuery, \
@@ -70,19 +132,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         );
         return response;
     }
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned);
-    let authorization = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned);
-    let is_post = req.method() == Method::POST;
-    let path = req.uri().path().to_owned();
-    let body = match http_body_util::Limited::new(req.into_body(), MAX_API_BODY)
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, MAX_API_BODY)
         .collect()
         .await
     {
@@ -92,39 +143,58 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 "SerializationException",
                 format!("cannot read the request body: {err}"),
             );
-            return json::error(&e, &request_id, None);
+            return protocol.error(&e, &request_id);
         }
     };
-    if !is_post {
+    if parts.method != Method::POST {
         let mut response = Response::new(full("local-ecs: the AWS APIs are served by POST /\n"));
         *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         return response;
     }
-    if path.starts_with(cbor::PATH_PREFIX) {
-        return handle_cbor(shared, &path, authorization.as_deref(), &body, &request_id);
-    }
-    match target {
-        Some(target) => handle_json(
-            shared,
-            &target,
-            authorization.as_deref(),
-            &body,
-            &request_id,
-        ),
-        None => handle_query(shared, authorization.as_deref(), &body, &request_id),
+    let signed = auth::SignedRequest {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let verified = match auth::verify(
+        shared.store.credentials(),
+        signed,
+        std::time::SystemTime::now(),
+    ) {
+        Ok(verified) => verified,
+        Err(err) => {
+            let err = err.to_api_error(protocol.auth_family());
+            tracing::debug!(code = %err.code, "{}", err.message);
+            return protocol.error(&err, &request_id);
+        }
+    };
+    let path = parts.uri.path();
+    match protocol {
+        Protocol::Cbor => handle_cbor(shared, path, verified.region, &body, &request_id),
+        Protocol::Json(_) => {
+            let target = parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            handle_json(shared, target, verified.region, &body, &request_id)
+        }
+        Protocol::Query(_) | Protocol::Registry => {
+            handle_query(shared, &verified, &body, &request_id)
+        }
     }
 }
 
 fn handle_json(
     shared: Arc<Shared>,
     target: &str,
-    authorization: Option<&str>,
+    region: String,
     body: &[u8],
     request_id: &str,
 ) -> Response<Body> {
     let service = json::parse_target(target).ok().map(|(service, _)| service);
     let result = (|| {
-        let region = auth::region_from_authorization(authorization)?;
         let (service, op) = json::parse_target(target)?;
         let input = json::parse_body(body)?;
         let ctx = Ctx { shared, region };
@@ -150,12 +220,11 @@ fn handle_json(
 fn handle_cbor(
     shared: Arc<Shared>,
     path: &str,
-    authorization: Option<&str>,
+    region: String,
     body: &[u8],
     request_id: &str,
 ) -> Response<Body> {
     let result = (|| {
-        let region = auth::region_from_authorization(authorization)?;
         let (service, op) = cbor::parse_path(path)?;
         if service != json::CLOUDWATCH_TARGET {
             return Err(ApiError::new(
@@ -183,18 +252,15 @@ fn handle_cbor(
 
 fn handle_query(
     shared: Arc<Shared>,
-    authorization: Option<&str>,
+    verified: &auth::Verified,
     body: &[u8],
     request_id: &str,
 ) -> Response<Body> {
     let mut action = String::from("Unknown");
-    let scope = auth::scope_service(authorization);
+    let scope = Some(verified.service.as_str());
     let mut service = QueryService::of(scope, None);
     let result = (|| {
-        let region = auth::region_from_authorization(authorization).map_err(|e| ApiError {
-            code: "MissingAuthenticationToken".into(),
-            ..e
-        })?;
+        let region = verified.region.clone();
         let request = query::parse(body)?;
         action = request.action.clone();
         service = QueryService::of(scope, request.version.as_deref());

@@ -1,7 +1,11 @@
 //! The state directory: the control-plane state file, the registry's content-addressed
 //! blobs, and per-task logs and root filesystems.
 //!
+//! The directory is 0700 and every file local-ecs writes here 0600: `state.json` holds registry
+//! passwords and `credentials.json` the API's secret key.
+//!
 //! ```text
+//! DIR/credentials.json               the access key the API verifies signatures against
 //! DIR/state.json                     definitions, services, repositories, ELB resources
 //! DIR/lock                           held (flock) while a local-ecs serves from DIR
 //! DIR/endpoint                       the API URL, while serving
@@ -11,16 +15,71 @@
 //! DIR/tasks/TASK_ID/rootfs/CONTAINER the unpacked image, removed when the task stops
 //! ```
 
-use std::fs::File;
+use std::fs::{File, Permissions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{Context, bail};
 use oci_spec::image::{Digest, DigestAlgorithm};
 
+use crate::credentials::Credentials;
 use crate::state::State;
+
+/// The mode of the state directory and its subdirectories.
+const DIR_MODE: u32 = 0o700;
+/// The mode of every file local-ecs writes in the state directory.
+const FILE_MODE: u32 = 0o600;
+
+/// Creates (or truncates) a file only its owner can read or write. A file that already
+/// existed is tightened too: the mode given at creation applies only to new files.
+pub fn create_private(path: &Path) -> std::io::Result<File> {
+    let file = File::options()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+    Ok(file)
+}
+
+/// Opens a file for appending, creating it private (0600) if it is new.
+pub fn append_private(path: &Path) -> std::io::Result<File> {
+    File::options()
+        .create(true)
+        .append(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
+/// Writes a whole file, private (0600).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    create_private(path)?.write_all(bytes)
+}
+
+/// Sets a file's (or, with `dir`, a directory's) mode to private if it exists.
+pub fn make_private(path: &Path, dir: bool) -> anyhow::Result<()> {
+    let mode = if dir { DIR_MODE } else { FILE_MODE };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o777 != mode && !meta.is_symlink() => {
+            std::fs::set_permissions(path, Permissions::from_mode(mode))
+                .with_context(|| format!("cannot make {} private (mode {mode:o})", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Creates a directory and its missing parents with mode 0700 (the parents above the state
+/// directory keep the mode they get from the umask).
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
 
 /// An opened, locked state directory.
 #[derive(Debug)]
@@ -28,18 +87,22 @@ pub struct Store {
     dir: PathBuf,
     /// Held open for its flock: one local-ecs per state directory.
     lock: std::sync::Mutex<Option<File>>,
+    /// The only key the API accepts.
+    credentials: Credentials,
 }
 
 impl Store {
-    /// Creates (if needed) and locks the state directory.
+    /// Creates (if needed) and locks the state directory, makes it private (an existing one
+    /// is tightened to 0700, its files to 0600) and loads or generates its credentials.
     pub fn open(dir: &Path) -> anyhow::Result<Store> {
-        std::fs::create_dir_all(dir)
+        create_private_dir(dir)
             .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
         let dir = dir
             .canonicalize()
             .with_context(|| format!("cannot resolve the state directory {}", dir.display()))?;
+        make_private(&dir, true)?;
         for sub in ["registry/blobs/sha256", "registry/uploads", "tasks"] {
-            std::fs::create_dir_all(dir.join(sub)).with_context(|| {
+            create_private_dir(&dir.join(sub)).with_context(|| {
                 format!(
                     "the state directory {} is not writable (creating {sub})",
                     dir.display()
@@ -51,6 +114,7 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(FILE_MODE)
             .open(&lock_path)
             .with_context(|| format!("cannot open {}", lock_path.display()))?;
         // SAFETY: flock on a file descriptor we own; no memory is involved.
@@ -64,11 +128,24 @@ impl Store {
         }
         // Uploads in progress do not survive a restart.
         let _ = std::fs::remove_dir_all(dir.join("registry/uploads"));
-        std::fs::create_dir_all(dir.join("registry/uploads"))?;
+        create_private_dir(&dir.join("registry/uploads"))?;
+        tighten(&dir)?;
+        let credentials = Credentials::load_or_create(&dir)?;
         Ok(Store {
             dir,
             lock: std::sync::Mutex::new(Some(lock)),
+            credentials,
         })
+    }
+
+    /// The access key the API verifies signatures against.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Writes the endpoint file (0600).
+    pub fn write_endpoint(&self, endpoint: &str) -> std::io::Result<()> {
+        write_private(&self.endpoint_file(), format!("{endpoint}\n").as_bytes())
     }
 
     /// Releases the directory for another local-ecs (at shutdown).
@@ -106,7 +183,7 @@ impl Store {
     /// Writes serialized state atomically (temporary file, then rename).
     pub fn save(&self, bytes: &[u8]) -> std::io::Result<()> {
         let tmp = self.dir.join("state.json.tmp");
-        let mut file = File::create(&tmp)?;
+        let mut file = create_private(&tmp)?;
         file.write_all(bytes)?;
         file.sync_data()?;
         std::fs::rename(&tmp, self.state_file())
@@ -135,6 +212,34 @@ impl Store {
     pub fn endpoint_file(&self) -> PathBuf {
         self.dir.join("endpoint")
     }
+}
+
+/// Files at the top of a state directory, written by local-ecs or by `cargo xtask local`.
+const TOP_FILES: [&str; 7] = [
+    "state.json",
+    "state.json.tmp",
+    "endpoint",
+    "lock",
+    "local-ecs.log",
+    "local-ecs.pid",
+    "last-port",
+];
+
+/// Tightens what an older local-ecs left readable: the directories it made and the files at
+/// the top. Files deeper down are out of reach once their directories are 0700.
+fn tighten(dir: &Path) -> anyhow::Result<()> {
+    for sub in [
+        "registry",
+        "registry/blobs",
+        "registry/blobs/sha256",
+        "tasks",
+    ] {
+        make_private(&dir.join(sub), true)?;
+    }
+    for name in TOP_FILES {
+        make_private(&dir.join(name), false)?;
+    }
+    Ok(())
 }
 
 /// The directory of a task under a state directory.
@@ -174,6 +279,46 @@ mod tests {
         }
         store.release();
         assert!(Store::open(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn the_state_dir_is_private_and_an_old_one_is_tightened() {
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("fresh");
+        let store = Store::open(&dir).unwrap();
+        store.save(b"{}").unwrap();
+        store.write_endpoint("http://127.0.0.1:1").unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for sub in [
+            "registry",
+            "registry/blobs/sha256",
+            "registry/uploads",
+            "tasks",
+        ] {
+            assert_eq!(mode(&dir.join(sub)), 0o700, "{sub}");
+        }
+        for file in ["state.json", "endpoint", "lock", "credentials.json"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
+        store.release();
+        drop(store);
+
+        // As an older local-ecs left it: readable by everyone.
+        let open =
+            |p: &Path, m: u32| std::fs::set_permissions(p, Permissions::from_mode(m)).unwrap();
+        open(&dir, 0o755);
+        open(&dir.join("tasks"), 0o755);
+        open(&dir.join("state.json"), 0o644);
+        open(&dir.join("credentials.json"), 0o644);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("tasks")), 0o700);
+        assert_eq!(mode(&dir.join("state.json")), 0o600);
+        assert_eq!(mode(&dir.join("credentials.json")), 0o600);
+        // A state file replaced by a save stays private.
+        store.save(b"{}").unwrap();
+        assert_eq!(mode(&dir.join("state.json")), 0o600);
     }
 
     #[test]

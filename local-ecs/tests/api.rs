@@ -432,7 +432,7 @@ async fn task_definitions_round_trip_every_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_region_comes_from_the_credential_scope() {
     let mut env = Env::start().await;
-    let config = sdk_config(&env.endpoint, "eu-west-1").await;
+    let config = sdk_config(&env.endpoint, "eu-west-1", &env.credentials).await;
     let ecs = aws_sdk_ecs::Client::new(&config);
     let cluster = ecs
         .create_cluster()

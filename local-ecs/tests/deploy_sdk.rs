@@ -42,7 +42,10 @@ async fn the_deployer_reads_local_ecs_as_ecs() {
     let clients = deploy_sdk::Clients::load(&deploy_sdk::AwsOptions {
         region: Some("us-east-1".into()),
         endpoint_url: Some(env.endpoint.clone()),
-        dummy_credentials: true,
+        static_credentials: Some(deploy_sdk::StaticCredentials::new(
+            env.credentials.access_key_id(),
+            env.credentials.secret_access_key(),
+        )),
         ..Default::default()
     })
     .await;

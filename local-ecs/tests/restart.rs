@@ -115,7 +115,7 @@ async fn a_crashed_local_ecs_leaves_no_task_behind() {
         .read_line(&mut line)
         .unwrap();
     let endpoint = line.trim().rsplit(' ').next().unwrap().to_owned();
-    let env = Env::external(&endpoint).await;
+    let env = Env::external(&endpoint, state.path()).await;
     env.ecs
         .create_cluster()
         .cluster_name("crash")

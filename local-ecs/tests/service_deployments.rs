@@ -572,24 +572,15 @@ async fn code_deploy_and_external_services_are_deployed_by_their_controller() {
     env.stop().await;
 }
 
-/// POSTs a form to the endpoint, signed (never verified) for `service`; returns the raw
-/// answer.
+/// POSTs a form to the endpoint, signed for `service`; returns the raw answer.
 async fn post_form(env: &Env, service: &str, form: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", env.port))
-        .await
-        .unwrap();
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: AWS4-HMAC-SHA256 \
-         Credential=AKID/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, \
-         Signature=0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \
-         {}\r\nConnection: close\r\n\r\n{form}",
-        form.len()
+    let request = env.signed_request(
+        service,
+        "/",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.unwrap();
-    raw
+    send_raw(env.port, &request).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use local_stack::{Created, StackSpec, ensure_stack};
 struct LocalEcs {
     child: Child,
     endpoint: String,
-    _state: tempfile::TempDir,
+    state: tempfile::TempDir,
 }
 
 impl LocalEcs {
@@ -52,8 +52,29 @@ impl LocalEcs {
         LocalEcs {
             child,
             endpoint,
-            _state: state,
+            state,
         }
+    }
+
+    /// SDK configuration for it, signing with the key it generated for its state directory.
+    async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let path = self.state.path().join("credentials.json");
+        let file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("local-ecs's credentials"))
+                .expect("credentials.json is JSON");
+        let field = |name: &str| file[name].as_str().expect("a credentials field").to_owned();
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                field("access_key_id"),
+                field("secret_access_key"),
+                None,
+                None,
+                "local-ecs",
+            ))
+            .load()
+            .await
     }
 }
 
@@ -82,12 +103,7 @@ fn spec() -> StackSpec {
 #[tokio::test]
 async fn a_stack_stood_up_twice_is_created_once() {
     let local = LocalEcs::start();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&local.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
+    let config = local.sdk_config().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
     let created = Mutex::new(Vec::new());

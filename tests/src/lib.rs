@@ -53,6 +53,17 @@ pub struct LocalStack {
     _dir: tempfile::TempDir,
 }
 
+impl LocalStack {
+    /// A stack of its own with nothing deployed (local-ecs starts at its first command).
+    pub fn empty() -> LocalStack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        LocalStack {
+            state_dir: dir.path().join("local-ecs"),
+            _dir: dir,
+        }
+    }
+}
+
 /// Tests share one stack (one bootstrap, one release build) and take turns with it.
 static STACK: Mutex<Option<LocalStack>> = Mutex::new(None);
 
@@ -64,11 +75,7 @@ pub fn with_stack<T>(test: impl FnOnce(&LocalStack) -> T) -> T {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if guard.is_none() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let stack = LocalStack {
-            state_dir: dir.path().join("local-ecs"),
-            _dir: dir,
-        };
+        let stack = LocalStack::empty();
         let first = stack.deploy(&["--env", "GREETING=first"]);
         assert_eq!(
             first.code,
@@ -131,12 +138,29 @@ impl LocalStack {
             .to_owned()
     }
 
-    /// The AWS options that reach this stack's local-ecs (while it runs).
-    fn aws_options(&self) -> deploy_sdk::AwsOptions {
+    /// The key local-ecs generated for this stack's state directory (it verifies every
+    /// request's signature against it).
+    pub fn credentials(&self) -> deploy_sdk::StaticCredentials {
+        let path = self.state_dir.join("credentials.json");
+        let file: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .unwrap_or_else(|_| panic!("{} is not JSON", path.display()));
+        let field = |name: &str| {
+            file[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{} has no {name}", path.display()))
+                .to_owned()
+        };
+        deploy_sdk::StaticCredentials::new(field("access_key_id"), field("secret_access_key"))
+    }
+
+    /// The AWS options that reach this stack's local-ecs (while it runs), signing with its key.
+    pub fn aws_options(&self) -> deploy_sdk::AwsOptions {
         deploy_sdk::AwsOptions {
             region: Some("us-east-1".into()),
             endpoint_url: Some(self.endpoint()),
-            dummy_credentials: true,
+            static_credentials: Some(self.credentials()),
             ..Default::default()
         }
     }

@@ -81,7 +81,7 @@ fn floor(group: &TargetGroup, deregistration_delay: f64) -> f64 {
 async fn settings_floor(state_dir: &Path) -> Result<(f64, String)> {
     let local = crate::local_ecs::running(state_dir).context("local-ecs is not running")?;
     let settings = crate::config::TargetArgs::default().resolve()?;
-    let clients = crate::connect::local_clients(&local, &settings).await;
+    let clients = crate::connect::local_clients(state_dir, &local, &settings).await?;
     let service =
         deploy_sdk::service::describe_service(&clients.ecs, &settings.service_ref()).await?;
     let tg_arn = deploy_sdk::targets::service_target_groups(&service)

@@ -1,4 +1,4 @@
-//! `cargo xtask local up | down | status | logs`: local-ecs, the local ECS + ECR + ALB, by hand.
+//! `cargo xtask local up | down | status | env | logs`: local-ecs, the local ECS + ECR + ALB, by hand.
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +34,14 @@ enum LocalCommand {
     Down,
     /// Endpoint, process, the service's deployments and tasks, and the load balancer URL.
     Status,
+    /// Print `export AWS_...` lines for the AWS CLI and SDKs (starts local-ecs if needed).
+    ///
+    /// `eval "$(cargo xtask local env)"` points the AWS CLI and SDKs at local-ecs: its endpoint
+    /// (AWS_ENDPOINT_URL), a region (AWS_REGION, AWS_DEFAULT_REGION; deploy.toml's, else
+    /// us-east-1) and the access key local-ecs generated for its state directory
+    /// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): it verifies every request's SigV4 signature
+    /// against that key. Then, e.g., `aws ecs list-clusters`. Only the exports go to stdout.
+    Env,
     /// local-ecs's own log and the container logs of the service's tasks (the awslogs stand-in).
     Logs {
         /// Lines from the end of each log.
@@ -56,8 +64,8 @@ pub fn run(args: LocalArgs) -> Result<()> {
             let local = ensure_running(&state_dir, &|line| println!("{line}"))?;
             println!("local-ecs: {}", local.endpoint);
             println!(
-                "use it: AWS_ENDPOINT_URL={} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local",
-                local.endpoint
+                "use it from the AWS CLI and SDKs: eval \"$(cargo xtask local env)\" (endpoint, \
+                 region and local-ecs's generated key)"
             );
         }
         LocalCommand::Down => {
@@ -68,6 +76,9 @@ pub fn run(args: LocalArgs) -> Result<()> {
             }
         }
         LocalCommand::Status => status(&state_dir)?,
+        LocalCommand::Env => {
+            crate::connect::print_env(&state_dir, &TargetArgs::default().resolve()?)?
+        }
         LocalCommand::Logs { lines, task } => logs(&state_dir, lines, task.as_deref())?,
     }
     Ok(())
@@ -103,7 +114,7 @@ fn status(state_dir: &Path) -> Result<()> {
     let settings = TargetArgs::default().resolve()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let clients = local_clients(&local, &settings).await;
+        let clients = local_clients(state_dir, &local, &settings).await?;
         print_status(&clients, &settings).await
     })
 }
@@ -122,7 +133,7 @@ fn logs(state_dir: &Path, lines: usize, task: Option<&str>) -> Result<()> {
             let settings = TargetArgs::default().resolve()?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let clients = local_clients(&local, &settings).await;
+                let clients = local_clients(state_dir, &local, &settings).await?;
                 let mut arns = Vec::new();
                 for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
                     arns.extend(

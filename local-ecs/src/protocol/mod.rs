@@ -1,8 +1,10 @@
 //! The AWS wire protocols: awsJson1_1 (ECS, ECR), awsJson1_0 and Smithy RPC v2 CBOR
-//! (CloudWatch), awsQuery (ELBv2, CloudWatch), and the SigV4 Authorization header they share.
+//! (CloudWatch), awsQuery (ELBv2, CloudWatch), the SigV4 signature they share, and the `Host`
+//! check in front of them.
 
 pub mod auth;
 pub mod cbor;
+pub mod host;
 pub mod json;
 pub mod query;
 

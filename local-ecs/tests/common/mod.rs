@@ -6,14 +6,14 @@
 #![allow(dead_code)] // each test binary uses a different part of this helper
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_ecs::types::Service;
-use local_ecs::{Config, LocalEcs, Running};
+use local_ecs::{Config, Credentials, LocalEcs, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long any condition may take before a test fails.
@@ -32,22 +32,31 @@ pub struct Env {
     pub cw: aws_sdk_cloudwatch::Client,
     pub endpoint: String,
     pub port: u16,
+    /// The key local-ecs generated for its state directory; every client signs with it.
+    pub credentials: Credentials,
 }
 
-/// SDK configuration for an endpoint: what `AWS_ENDPOINT_URL` does for a user.
-pub async fn sdk_config(endpoint: &str, region: &'static str) -> aws_config::SdkConfig {
+/// SDK configuration for an endpoint and the key its local-ecs generated: what
+/// `AWS_ENDPOINT_URL` and `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` do for a user.
+pub async fn sdk_config(
+    endpoint: &str,
+    region: &'static str,
+    credentials: &Credentials,
+) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(region))
-        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-            "AKIDLOCALECS",
-            "local-ecs-secret",
-            None,
-            None,
-            "tests",
+        .credentials_provider(sdk_credentials(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
         ))
         .load()
         .await
+}
+
+/// A key in the SDK's form.
+pub fn sdk_credentials(key_id: &str, secret: &str) -> aws_sdk_ecs::config::Credentials {
+    aws_sdk_ecs::config::Credentials::new(key_id, secret, None, None, "tests")
 }
 
 impl Env {
@@ -63,38 +72,67 @@ impl Env {
             .await
             .expect("start local-ecs");
         let endpoint = running.endpoint().to_owned();
-        let port = running.port();
-        let config = sdk_config(&endpoint, "us-east-1").await;
-        Env {
-            running: Some(running),
-            dir,
-            ecs: aws_sdk_ecs::Client::new(&config),
-            ecr: aws_sdk_ecr::Client::new(&config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            cw: aws_sdk_cloudwatch::Client::new(&config),
-            endpoint,
-            port,
-        }
+        let credentials = running.credentials().clone();
+        let mut env = Env::clients(&endpoint, credentials, dir).await;
+        env.running = Some(running);
+        env
     }
 
-    /// Clients for a local-ecs running elsewhere (e.g. the `local-ecs` binary).
-    pub async fn external(endpoint: &str) -> Env {
+    /// Clients for a local-ecs running elsewhere (e.g. the `local-ecs` binary) from
+    /// `state_dir`, with the key it generated there.
+    pub async fn external(endpoint: &str, state_dir: &Path) -> Env {
+        let credentials = Credentials::read(state_dir).expect("the generated credentials");
+        let dir = tempfile::tempdir().expect("temp dir");
+        Env::clients(endpoint, credentials, dir).await
+    }
+
+    async fn clients(endpoint: &str, credentials: Credentials, dir: tempfile::TempDir) -> Env {
         let port = endpoint
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
             .expect("endpoint port");
-        let config = sdk_config(endpoint, "us-east-1").await;
+        let config = sdk_config(endpoint, "us-east-1", &credentials).await;
         Env {
             running: None,
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir,
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             cw: aws_sdk_cloudwatch::Client::new(&config),
             endpoint: endpoint.to_owned(),
             port,
+            credentials,
         }
+    }
+
+    /// A raw `POST /` (or `path`) HTTP/1.1 request to this local-ecs, signed for `service`
+    /// with its key as the SDKs sign: `headers` are sent and signed, `Host` is
+    /// `127.0.0.1:PORT`.
+    pub fn signed_request(
+        &self,
+        service: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Vec<u8> {
+        sign_request(
+            &self.host(),
+            &Signer {
+                key_id: self.credentials.access_key_id(),
+                secret: self.credentials.secret_access_key(),
+                service,
+                time: std::time::SystemTime::now(),
+            },
+            path,
+            headers,
+            body,
+        )
+    }
+
+    /// `127.0.0.1:PORT`, the `Host` of its requests.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
     }
 
     /// The running instance.
@@ -625,4 +663,69 @@ impl ProbeClients {
             Err(_) => 0,
         }
     }
+}
+
+/// Who signs a raw request, and when.
+pub struct Signer<'a> {
+    pub key_id: &'a str,
+    pub secret: &'a str,
+    /// The SigV4 service (`ecs`, `elasticloadbalancing`, `monitoring`).
+    pub service: &'a str,
+    pub time: std::time::SystemTime,
+}
+
+/// A raw `POST path` HTTP/1.1 request with `Host: host`, `headers` and `body`, signed by
+/// `signer` with the SDK's signer (region us-east-1), `Connection: close`.
+pub fn sign_request(
+    host: &str,
+    signer: &Signer<'_>,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity =
+        aws_credential_types::Credentials::new(signer.key_id, signer.secret, None, None, "tests")
+            .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(signer.service)
+        .time(signer.time)
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing parameters")
+        .into();
+    let mut all: Vec<(&str, &str)> = vec![("host", host)];
+    all.extend_from_slice(headers);
+    let signable = SignableRequest::new(
+        "POST",
+        format!("http://{host}{path}"),
+        all.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .expect("a signable request");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    let mut head = format!("POST {path} HTTP/1.1\r\n");
+    for (name, value) in all.iter().copied().chain(instructions.headers()) {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+/// Sends raw request bytes to 127.0.0.1:`port` and returns the whole raw answer.
+pub async fn send_raw(port: u16, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to local-ecs");
+    stream.write_all(request).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read the answer");
+    String::from_utf8_lossy(&raw).into_owned()
 }
