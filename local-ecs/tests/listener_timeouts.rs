@@ -19,7 +19,7 @@ async fn listener() -> (Running, tempfile::TempDir, u16) {
     let mut config = Config::new(dir.path()).with_port(0);
     config.timing.listener_idle_timeout = IDLE;
     let running = LocalEcs::start(config).await.expect("start local-ecs");
-    let sdk = sdk_config(running.endpoint(), "us-east-1").await;
+    let sdk = sdk_config(running.endpoint(), "us-east-1", running.credentials()).await;
     let spec = local_stack::StackSpec {
         cluster: "idle".into(),
         target_group: "idle-tg".into(),

@@ -13,7 +13,9 @@ async fn a_service_keeps_only_its_newest_stopped_tasks() {
     let mut config = Config::new(dir.path()).with_port(0);
     config.timing.stopped_tasks_per_service = 2;
     let running = LocalEcs::start(config).await.expect("start local-ecs");
-    let ecs = aws_sdk_ecs::Client::new(&sdk_config(running.endpoint(), "us-east-1").await);
+    let ecs = aws_sdk_ecs::Client::new(
+        &sdk_config(running.endpoint(), "us-east-1", running.credentials()).await,
+    );
     ecs.create_cluster()
         .cluster_name("keep")
         .send()

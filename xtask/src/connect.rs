@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::Settings;
 use crate::local_ecs::{self, LocalEcs};
+use crate::out::{errln, outln};
 
 /// The file local-ecs keeps its generated key in, in its state directory.
 const CREDENTIALS_FILE: &str = "credentials.json";
@@ -124,12 +125,10 @@ fn shell_quote(value: &str) -> String {
 /// `cargo xtask local env`: starts local-ecs for `state_dir` if needed (progress on stderr)
 /// and prints the exports on stdout, for `eval`.
 pub fn print_env(state_dir: &Path, settings: &Settings) -> Result<()> {
-    let local = local_ecs::ensure_running(state_dir, &|line| eprintln!("{line}"))?;
+    let local = local_ecs::ensure_running(state_dir, &|line| errln!("{line}"))?;
     let credentials = local_credentials(state_dir)?;
-    print!(
-        "{}",
-        env_exports(&local.endpoint, &local_region(settings), &credentials)
-    );
+    let exports = env_exports(&local.endpoint, &local_region(settings), &credentials);
+    outln!("{}", exports.trim_end());
     Ok(())
 }
 

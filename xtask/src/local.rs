@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use crate::config::TargetArgs;
 use crate::connect::local_clients;
 use crate::local_ecs::{self, ensure_running, holder, log_file, recorded_endpoint, running, stop};
+use crate::out::outln;
 use crate::status::print_status;
 use crate::util::project_root;
 
@@ -61,18 +62,18 @@ pub fn run(args: LocalArgs) -> Result<()> {
         .unwrap_or_else(|| project_root().join("target").join("local-ecs"));
     match args.command {
         LocalCommand::Up => {
-            let local = ensure_running(&state_dir, &|line| println!("{line}"))?;
-            println!("local-ecs: {}", local.endpoint);
-            println!(
+            let local = ensure_running(&state_dir, &|line| outln!("{line}"))?;
+            outln!("local-ecs: {}", local.endpoint);
+            outln!(
                 "use it from the AWS CLI and SDKs: eval \"$(cargo xtask local env)\" (endpoint, \
                  region and local-ecs's generated key)"
             );
         }
         LocalCommand::Down => {
             if stop(&state_dir)? {
-                println!("local-ecs stopped (state kept in {})", state_dir.display());
+                outln!("local-ecs stopped (state kept in {})", state_dir.display());
             } else {
-                println!("local-ecs is not running");
+                outln!("local-ecs is not running");
             }
         }
         LocalCommand::Status => status(&state_dir)?,
@@ -89,7 +90,7 @@ fn status(state_dir: &Path) -> Result<()> {
         match holder(state_dir) {
             // Held but silent: starting, stopping or stuck; say which process, so it can be
             // stopped.
-            Some(pid) => println!(
+            Some(pid) => outln!(
                 "local-ecs (pid {pid}) holds {} but does not answer{}; its log is {}; stop it \
                  with `cargo xtask local down`",
                 state_dir.display(),
@@ -98,14 +99,14 @@ fn status(state_dir: &Path) -> Result<()> {
                     .unwrap_or_default(),
                 log_file(state_dir).display()
             ),
-            None => println!(
+            None => outln!(
                 "local-ecs is not running (state {}); start it with `cargo xtask local up`",
                 state_dir.display()
             ),
         }
         return Ok(());
     };
-    println!(
+    outln!(
         "local-ecs: {} (pid {}, state {})",
         local.endpoint,
         local.pid,
