@@ -81,13 +81,13 @@ impl Credentials {
         match std::fs::symlink_metadata(&path) {
             Ok(_) => {
                 let creds = Credentials::read(state_dir)?;
-                crate::store::make_private(&path, false)?;
+                crate::private_files::make_private(&path, false)?;
                 Ok(creds)
             }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 let creds = Credentials::generate();
                 let tmp = state_dir.join(format!("{CREDENTIALS_FILE}.tmp"));
-                let mut file = crate::store::create_private(&tmp)
+                let mut file = crate::private_files::create_private(&tmp)
                     .with_context(|| format!("cannot create {}", tmp.display()))?;
                 let json = serde_json::to_vec_pretty(&creds)?;
                 file.write_all(&json)?;

@@ -25,6 +25,7 @@ mod image;
 mod launcher;
 mod lb;
 mod ports;
+mod private_files;
 mod protocol;
 mod registry;
 mod retention;

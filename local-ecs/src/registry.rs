@@ -578,7 +578,7 @@ async fn put_manifest(
     let path = check_digest(shared, &digest)?;
     if !path.exists() {
         let tmp = shared.store.upload_path(&crate::ids::uuid());
-        crate::store::write_private(&tmp, &bytes)?;
+        crate::private_files::write_private(&tmp, &bytes)?;
         std::fs::rename(&tmp, &path)?;
     }
     record_manifest(shared, name, reference, &digest, pushed)?;
@@ -743,7 +743,7 @@ fn remove_upload(shared: &Shared, id: &str) {
 
 /// Appends a request body to an upload file; returns the bytes written.
 async fn append(path: &Path, body: Incoming) -> Result<u64, RegistryError> {
-    let mut file = tokio::fs::File::from_std(crate::store::append_private(path)?);
+    let mut file = tokio::fs::File::from_std(crate::private_files::append_private(path)?);
     let mut body = body;
     let mut written = 0u64;
     while let Some(frame) = body.frame().await {
@@ -809,7 +809,7 @@ async fn start_upload(
         remove_upload(shared, &id);
         return result.map(|()| created_blob(name, &digest));
     }
-    crate::store::create_private(&path)?;
+    crate::private_files::create_private(&path)?;
     Ok(upload_response(StatusCode::ACCEPTED, name, &id, 0))
 }
 

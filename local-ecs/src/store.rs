@@ -15,10 +15,10 @@
 //! DIR/tasks/TASK_ID/rootfs/CONTAINER the unpacked image, removed when the task stops
 //! ```
 
-use std::fs::{File, Permissions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -26,60 +26,10 @@ use anyhow::{Context, bail};
 use oci_spec::image::{Digest, DigestAlgorithm};
 
 use crate::credentials::Credentials;
+use crate::private_files::{
+    FILE_MODE, create_private, create_private_dir, make_private, write_private,
+};
 use crate::state::State;
-
-/// The mode of the state directory and its subdirectories.
-const DIR_MODE: u32 = 0o700;
-/// The mode of every file local-ecs writes in the state directory.
-const FILE_MODE: u32 = 0o600;
-
-/// Creates (or truncates) a file only its owner can read or write. A file that already
-/// existed is tightened too: the mode given at creation applies only to new files.
-pub fn create_private(path: &Path) -> std::io::Result<File> {
-    let file = File::options()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(FILE_MODE)
-        .open(path)?;
-    file.set_permissions(Permissions::from_mode(FILE_MODE))?;
-    Ok(file)
-}
-
-/// Opens a file for appending, creating it private (0600) if it is new.
-pub fn append_private(path: &Path) -> std::io::Result<File> {
-    File::options()
-        .create(true)
-        .append(true)
-        .mode(FILE_MODE)
-        .open(path)
-}
-
-/// Writes a whole file, private (0600).
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    create_private(path)?.write_all(bytes)
-}
-
-/// Sets a file's (or, with `dir`, a directory's) mode to private if it exists.
-pub fn make_private(path: &Path, dir: bool) -> anyhow::Result<()> {
-    let mode = if dir { DIR_MODE } else { FILE_MODE };
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.permissions().mode() & 0o777 != mode && !meta.is_symlink() => {
-            std::fs::set_permissions(path, Permissions::from_mode(mode))
-                .with_context(|| format!("cannot make {} private (mode {mode:o})", path.display()))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Creates a directory and its missing parents with mode 0700 (the parents above the state
-/// directory keep the mode they get from the umask).
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(path)
-}
 
 /// An opened, locked state directory.
 #[derive(Debug)]
@@ -250,6 +200,8 @@ pub fn task_dir(state_dir: &Path, task_id: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::Permissions;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_state_dir_is_locked_and_round_trips() {

@@ -296,7 +296,7 @@ async fn spawn_container(
     spec: &ContainerSpec,
 ) -> std::io::Result<tokio::process::Child> {
     std::fs::create_dir_all(task_dir)?;
-    let log = crate::store::append_private(&task_dir.join(format!("{name}.log")))?;
+    let log = crate::private_files::append_private(&task_dir.join(format!("{name}.log")))?;
     // Another thread's fork may briefly hold the just-unpacked executable open for writing
     // (until that child execs): exec then fails with ETXTBSY, and trying again works.
     let mut attempt = 0;
