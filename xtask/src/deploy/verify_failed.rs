@@ -5,11 +5,17 @@
 //! asked: answers in a row from any build but the failed one, and target health showing only
 //! the rollback's targets in service. The deploy still exits 3, saying what it rolled back to.
 
+use std::time::Duration;
+
 use deploy_sdk::service::{StartedDeployment, short_task_definition};
+use deploy_sdk::verify::VerifyOptions;
 
 use super::context::Deploy;
 use super::verify::{Probe, per_second};
 use crate::failure::{Failure, VERIFY};
+
+/// The least time the old build gets to be seen answering after a rollback.
+const OLD_BUILD_PROOF_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Deploy<'_> {
     /// Rolls back after `failure` (verification did not converge) when it should, and
@@ -93,8 +99,14 @@ impl Deploy<'_> {
             ),
         );
         let expect = probe.expect.clone().unlike();
+        // A short --verify-timeout fails a bad build fast; the proof that the old build is
+        // back gets at least OLD_BUILD_PROOF_TIMEOUT.
+        let options = VerifyOptions {
+            timeout: probe.options.timeout.max(OLD_BUILD_PROOF_TIMEOUT),
+            ..probe.options.clone()
+        };
         let proved = self
-            .prove(&probe.url, &expect, &probe.options, &rollback.deployment_id)
+            .prove(&probe.url, &expect, &options, &rollback.deployment_id)
             .await;
         let (detail, result) = match proved {
             Ok(report) if report.converged => {
