@@ -15,13 +15,14 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use serde_json::Value;
 
 use crate::api::{self, Ctx};
 use crate::clock::iso8601;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::protocol::json::{self, JsonService};
 use crate::protocol::query::QueryService;
-use crate::protocol::{Body, auth, cbor, full, host, map_timestamps, query};
+use crate::protocol::{Body, auth, cbor, full, host, map_timestamps, omit_absent, query};
 use crate::shared::Shared;
 
 /// Largest API request body accepted (task definitions are the biggest; AWS allows 64 KiB
@@ -170,31 +171,60 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         }
     };
     let path = parts.uri.path();
-    match protocol {
-        Protocol::Cbor => handle_cbor(shared, path, verified.region, &body, &request_id),
+    let outcome = match protocol {
+        Protocol::Cbor => handle_cbor(shared, path, verified.region, &body),
         Protocol::Json(_) => {
             let target = parts
                 .headers
                 .get("x-amz-target")
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or_default();
-            handle_json(shared, target, verified.region, &body, &request_id)
+            handle_json(shared, target, verified.region, &body)
         }
-        Protocol::Query(_) | Protocol::Registry => {
-            handle_query(shared, &verified, &body, &request_id)
+        Protocol::Query(_) | Protocol::Registry => handle_query(shared, &verified, &body),
+    };
+    reply(outcome, &request_id)
+}
+
+/// What an API call came to, and the protocol to answer in.
+struct Outcome {
+    /// For awsQuery, the service its `Version` named; for awsJson, the target's.
+    protocol: Protocol,
+    /// The operation (awsQuery names the result element after it).
+    operation: String,
+    output: ApiResult<Value>,
+}
+
+/// The one place where an operation's answer becomes a response, in every protocol: absent
+/// members are omitted here, so no operation has to leave them out itself.
+fn reply(outcome: Outcome, request_id: &str) -> Response<Body> {
+    let Outcome {
+        protocol,
+        operation,
+        output,
+    } = outcome;
+    let mut output = match output {
+        Ok(output) => output,
+        Err(err) => {
+            tracing::debug!(%operation, code = %err.code, "{}", err.message);
+            return protocol.error(&err, request_id);
+        }
+    };
+    omit_absent(&mut output);
+    match protocol {
+        Protocol::Json(Some(service)) => json::ok(&output, request_id, service),
+        Protocol::Cbor => cbor::ok(&output, api::cloudwatch::TIMESTAMPS, request_id),
+        Protocol::Query(service) => query::ok(&operation, &output, request_id, service),
+        Protocol::Json(None) | Protocol::Registry => {
+            protocol.error(&ApiError::internal("no service"), request_id)
         }
     }
 }
 
-fn handle_json(
-    shared: Arc<Shared>,
-    target: &str,
-    region: String,
-    body: &[u8],
-    request_id: &str,
-) -> Response<Body> {
+fn handle_json(shared: Arc<Shared>, target: &str, region: String, body: &[u8]) -> Outcome {
     let service = json::parse_target(target).ok().map(|(service, _)| service);
-    let result = (|| {
+    let operation = json::parse_target(target).map_or(target, |(_, op)| op);
+    let output = (|| {
         let (service, op) = json::parse_target(target)?;
         let input = json::parse_body(body)?;
         let ctx = Ctx { shared, region };
@@ -206,25 +236,16 @@ fn handle_json(
         tracing::debug!(operation = op, ok = output.is_ok(), "api call");
         output
     })();
-    match (result, service) {
-        (Ok(output), Some(service)) => json::ok(&output, request_id, service),
-        (Ok(_), None) => json::error(&ApiError::internal("no service"), request_id, None),
-        (Err(err), service) => {
-            tracing::debug!(target, code = %err.code, "{}", err.message);
-            json::error(&err, request_id, service)
-        }
+    Outcome {
+        protocol: Protocol::Json(service),
+        operation: operation.to_owned(),
+        output,
     }
 }
 
 /// Smithy RPC v2 CBOR: CloudWatch only.
-fn handle_cbor(
-    shared: Arc<Shared>,
-    path: &str,
-    region: String,
-    body: &[u8],
-    request_id: &str,
-) -> Response<Body> {
-    let result = (|| {
+fn handle_cbor(shared: Arc<Shared>, path: &str, region: String, body: &[u8]) -> Outcome {
+    let output = (|| {
         let (service, op) = cbor::parse_path(path)?;
         if service != json::CLOUDWATCH_TARGET {
             return Err(ApiError::new(
@@ -241,25 +262,18 @@ fn handle_cbor(
         tracing::debug!(operation = op, ok = output.is_ok(), "api call");
         output
     })();
-    match result {
-        Ok(output) => cbor::ok(&output, api::cloudwatch::TIMESTAMPS, request_id),
-        Err(err) => {
-            tracing::debug!(path, code = %err.code, "{}", err.message);
-            cbor::error(&err, request_id)
-        }
+    Outcome {
+        protocol: Protocol::Cbor,
+        operation: path.to_owned(),
+        output,
     }
 }
 
-fn handle_query(
-    shared: Arc<Shared>,
-    verified: &auth::Verified,
-    body: &[u8],
-    request_id: &str,
-) -> Response<Body> {
+fn handle_query(shared: Arc<Shared>, verified: &auth::Verified, body: &[u8]) -> Outcome {
     let mut action = String::from("Unknown");
     let scope = Some(verified.service.as_str());
     let mut service = QueryService::of(scope, None);
-    let result = (|| {
+    let output = (|| {
         let region = verified.region.clone();
         let request = query::parse(body)?;
         action = request.action.clone();
@@ -284,11 +298,9 @@ fn handle_query(
         tracing::debug!(action = %request.action, ok = output.is_ok(), "api call");
         output
     })();
-    match result {
-        Ok(output) => query::ok(&action, &output, request_id, service),
-        Err(err) => {
-            tracing::debug!(%action, code = %err.code, "{}", err.message);
-            query::error(&err, request_id, service)
-        }
+    Outcome {
+        protocol: Protocol::Query(service),
+        operation: action,
+        output,
     }
 }

@@ -407,11 +407,8 @@ fn describe_alarms(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         .collect();
     let end = (start + max as usize).min(alarms.len());
     let page = alarms.get(start..end).unwrap_or(&[]).to_vec();
-    let mut out = json!({"MetricAlarms": page, "CompositeAlarms": []});
-    if end < alarms.len() {
-        out["NextToken"] = json!(end.to_string());
-    }
-    Ok(out)
+    let next = (end < alarms.len()).then(|| end.to_string());
+    Ok(json!({"MetricAlarms": page, "CompositeAlarms": [], "NextToken": next}))
 }
 
 fn set_alarm_state(ctx: &Ctx, input: &Value) -> ApiResult<Value> {

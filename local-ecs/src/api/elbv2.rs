@@ -585,18 +585,11 @@ fn describe_target_health(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
                   st: TargetState,
                   reason: Option<TargetReason>,
                   description: Option<&str>| {
-        let mut health = Map::new();
-        health.insert("State".into(), json!(st.wire()));
-        if let Some(r) = reason {
-            health.insert("Reason".into(), json!(r.wire()));
-        }
-        if let Some(d) = description {
-            health.insert("Description".into(), json!(d));
-        }
         json!({
             "Target": {"Id": id, "Port": port},
             "HealthCheckPort": if tg.health_check.port == "traffic-port" { port.to_string() } else { tg.health_check.port.clone() },
-            "TargetHealth": health,
+            // A healthy target has neither; absent members are omitted where answers are written.
+            "TargetHealth": {"State": st.wire(), "Reason": reason.map(Wire::wire), "Description": description},
         })
     };
     let wanted = params.items("Targets");

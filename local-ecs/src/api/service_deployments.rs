@@ -171,13 +171,6 @@ fn summary(arn: &str, counts: RevisionCounts) -> Value {
     })
 }
 
-/// Sets `key` to `value` when there is one (AWS omits absent members rather than send null).
-fn put(v: &mut Value, key: &str, value: Option<Value>) {
-    if let Some(value) = value {
-        v[key] = value;
-    }
-}
-
 fn render_deployment(state: &State, service: &Service, sd: &ServiceDeployment) -> Value {
     let counts = |arn: &str| {
         sd.final_counts
@@ -198,15 +191,12 @@ fn render_deployment(state: &State, service: &Service, sd: &ServiceDeployment) -
         "deploymentConfiguration": sd.configuration,
         "deploymentCircuitBreaker": render_breaker(sd.breaker),
         "alarms": render_alarms(&sd.alarms),
+        // Absent ones are omitted where answers are written (`protocol::omit_absent`).
+        "startedAt": sd.started_at.map(json_time),
+        "finishedAt": sd.finished_at.map(json_time),
+        "stoppedAt": sd.stopped_at.map(json_time),
+        "statusReason": sd.status_reason,
     });
-    put(&mut v, "startedAt", sd.started_at.map(json_time));
-    put(&mut v, "finishedAt", sd.finished_at.map(json_time));
-    put(&mut v, "stoppedAt", sd.stopped_at.map(json_time));
-    put(
-        &mut v,
-        "statusReason",
-        sd.status_reason.as_ref().map(|r| json!(r)),
-    );
     if let Some(rollback) = &sd.rollback {
         let mut r = json!({"reason": rollback.reason, "startedAt": json_time(rollback.started_at)});
         if !rollback.revision_arn.is_empty() {
@@ -240,26 +230,21 @@ fn render_alarms(alarms: &AlarmsCheck) -> Value {
 }
 
 fn render_brief(service: &Service, sd: &ServiceDeployment) -> Value {
-    let mut v = json!({
+    json!({
         "serviceDeploymentArn": sd.arn,
         "serviceArn": service.arn,
         "clusterArn": service.cluster_arn,
         "createdAt": json_time(sd.created_at),
         "targetServiceRevisionArn": sd.target_revision,
         "status": sd.status.wire(),
-    });
-    put(&mut v, "startedAt", sd.started_at.map(json_time));
-    put(&mut v, "finishedAt", sd.finished_at.map(json_time));
-    put(
-        &mut v,
-        "statusReason",
-        sd.status_reason.as_ref().map(|r| json!(r)),
-    );
-    v
+        "startedAt": sd.started_at.map(json_time),
+        "finishedAt": sd.finished_at.map(json_time),
+        "statusReason": sd.status_reason,
+    })
 }
 
 fn render_revision(service: &Service, revision: &ServiceRevision) -> Value {
-    let mut v = json!({
+    json!({
         "serviceRevisionArn": revision.arn,
         "serviceArn": service.arn,
         "clusterArn": service.cluster_arn,
@@ -271,27 +256,14 @@ fn render_revision(service: &Service, revision: &ServiceRevision) -> Value {
         })).collect::<Vec<_>>(),
         "serviceRegistries": [],
         "containerImages": revision.container_images.iter().map(|c| {
-            let mut image = json!({"containerName": c.container_name, "image": c.image});
-            put(&mut image, "imageDigest", c.image_digest.as_ref().map(|d| json!(d)));
-            image
+            json!({"containerName": c.container_name, "image": c.image, "imageDigest": c.image_digest})
         }).collect::<Vec<_>>(),
         "guardDutyEnabled": false,
         "createdAt": json_time(revision.created_at),
-    });
-    put(
-        &mut v,
-        "launchType",
-        revision.launch_type.as_ref().map(|l| json!(l)),
-    );
-    put(
-        &mut v,
-        "platformVersion",
-        revision.platform_version.as_ref().map(|p| json!(p)),
-    );
-    if !revision.network_configuration.is_null() {
-        v["networkConfiguration"] = revision.network_configuration.clone();
-    }
-    v
+        "launchType": revision.launch_type,
+        "platformVersion": revision.platform_version,
+        "networkConfiguration": revision.network_configuration,
+    })
 }
 
 /// Serves one of the ServiceDeployment operations; `None` for any other operation.
@@ -367,9 +339,7 @@ fn list(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         input.opt_str("nextToken")?,
         100,
     )?;
-    let mut out = json!({"serviceDeployments": items});
-    put(&mut out, "nextToken", next.map(Value::String));
-    Ok(out)
+    Ok(json!({"serviceDeployments": items, "nextToken": next}))
 }
 
 /// The ARNs of a Describe call: 1 to 20.

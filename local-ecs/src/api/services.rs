@@ -80,9 +80,7 @@ pub(super) fn render_service(state: &State, service: &Service, with_tags: bool) 
             if let Some(lt) = &d.launch_type {
                 v["launchType"] = json!(lt);
             }
-            if !d.network_configuration.is_null() {
-                v["networkConfiguration"] = d.network_configuration.clone();
-            }
+            v["networkConfiguration"] = d.network_configuration.clone();
             v
         })
         .collect();

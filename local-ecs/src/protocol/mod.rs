@@ -29,6 +29,25 @@ pub fn empty() -> Body {
     full(Bytes::new())
 }
 
+/// Drops every `null` from an answer, at any depth, before any protocol writes it: AWS omits
+/// an absent member rather than send `null`, and a client that pages while `nextToken` is
+/// present would otherwise call again with a null token. No list in the ECS, ECR, ELBv2 or
+/// CloudWatch models is sparse, so a `null` list item is dropped too. Empty lists and maps
+/// are present members and are kept.
+pub fn omit_absent(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(members) => {
+            members.retain(|_, member| !member.is_null());
+            members.values_mut().for_each(omit_absent);
+        }
+        serde_json::Value::Array(items) => {
+            items.retain(|item| !item.is_null());
+            items.iter_mut().for_each(omit_absent);
+        }
+        _ => {}
+    }
+}
+
 /// Rewrites the members named in `names` (timestamps in epoch seconds, as the operations
 /// produce them) with `format`, at any depth: awsQuery writes timestamps as ISO 8601 text.
 pub fn map_timestamps(
@@ -51,5 +70,52 @@ pub fn map_timestamps(
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::omit_absent;
+    use serde_json::json;
+
+    #[test]
+    fn absent_members_are_omitted_at_any_depth_and_empty_ones_kept() {
+        let mut answer = json!({
+            "nextToken": null,
+            "taskArns": [],
+            "tags": {},
+            "service": {
+                "name": "web",
+                "deployments": [
+                    {"id": "a", "rolloutStateReason": null, "failedTasks": 0},
+                    null,
+                    {"id": "b", "networkConfiguration": {"awsvpcConfiguration": null}},
+                ],
+                "events": [[null, "x"], []],
+                "enabled": false,
+                "reason": "",
+            },
+        });
+        omit_absent(&mut answer);
+        assert_eq!(
+            answer,
+            json!({
+                "taskArns": [],
+                "tags": {},
+                "service": {
+                    "name": "web",
+                    "deployments": [
+                        {"id": "a", "failedTasks": 0},
+                        {"id": "b", "networkConfiguration": {}},
+                    ],
+                    "events": [["x"], []],
+                    "enabled": false,
+                    "reason": "",
+                },
+            })
+        );
+        let mut scalar = json!(null);
+        omit_absent(&mut scalar);
+        assert_eq!(scalar, json!(null), "only members and items are omitted");
     }
 }
