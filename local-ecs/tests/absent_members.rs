@@ -55,8 +55,7 @@ fn nulls(value: &Value, path: &str, out: &mut Vec<String>) {
 
 /// Parses a raw JSON answer and checks that it has no `null` anywhere.
 fn without_nulls(what: &str, raw: &str) -> Value {
-    let value: Value =
-        serde_json::from_str(raw).unwrap_or_else(|e| panic!("{what}: {e}: {raw}"));
+    let value: Value = serde_json::from_str(raw).unwrap_or_else(|e| panic!("{what}: {e}: {raw}"));
     let mut found = Vec::new();
     nulls(&value, "$", &mut found);
     assert!(found.is_empty(), "{what} sends null at {found:?}: {raw}");
@@ -124,8 +123,14 @@ async fn the_last_page_of_every_list_has_no_next_token_member() {
             .await
             .expect("CreateRepository");
     }
-    let (clusters, pages) =
-        page_to_the_end(&env, ("ecs", ECS, "ListClusters"), json!({}), 1, "clusterArns").await;
+    let (clusters, pages) = page_to_the_end(
+        &env,
+        ("ecs", ECS, "ListClusters"),
+        json!({}),
+        1,
+        "clusterArns",
+    )
+    .await;
     assert_eq!((clusters.len(), pages), (2, 2));
     let (definitions, pages) = page_to_the_end(
         &env,
@@ -146,7 +151,13 @@ async fn the_last_page_of_every_list_has_no_next_token_member() {
     .await;
     assert!(services.is_empty());
     // An empty list is a present member: `[]`, not omitted.
-    let raw = call_json(&env, "ecs", &format!("{ECS}.ListTasks"), &json!({"cluster": "a"})).await;
+    let raw = call_json(
+        &env,
+        "ecs",
+        &format!("{ECS}.ListTasks"),
+        &json!({"cluster": "a"}),
+    )
+    .await;
     assert_eq!(without_nulls("ListTasks", &raw), json!({"taskArns": []}));
     let (repositories, pages) = page_to_the_end(
         &env,
@@ -237,7 +248,10 @@ async fn a_running_service_answers_without_nulls_or_empty_elements() {
     // awsQuery: a healthy target has no Reason and no Description, not empty elements.
     let form = format!(
         "Action=DescribeTargetHealth&Version=2015-12-01&TargetGroupArn={}",
-        stack.target_group_arn.replace(':', "%3A").replace('/', "%2F")
+        stack
+            .target_group_arn
+            .replace(':', "%3A")
+            .replace('/', "%2F")
     );
     let request = env.signed_request(
         "elasticloadbalancing",
