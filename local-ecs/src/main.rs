@@ -118,6 +118,9 @@ fn run_serve(state_dir: PathBuf, port: u16, alarm_bake_divisor: u32) -> ExitCode
 }
 
 async fn serve(state_dir: PathBuf, port: u16, alarm_bake_divisor: u32) -> ExitCode {
+    // Handlers first: a SIGTERM right after the endpoint is written (`local down`, a test)
+    // must stop the tasks and save the state, not kill the process mid-start.
+    let stop = stop_signals();
     let mut config = local_ecs::Config::new(state_dir).with_port(port);
     config.timing.alarm_bake_divisor = alarm_bake_divisor;
     let running = match local_ecs::LocalEcs::start(config).await {
@@ -131,26 +134,30 @@ async fn serve(state_dir: PathBuf, port: u16, alarm_bake_divisor: u32) -> ExitCo
         "local-ecs: serving ECS, ECR, ELBv2 and the registry on {}",
         running.endpoint()
     );
-    wait_for_signal().await;
+    stop.await;
     eprintln!("local-ecs: stopping every task");
     running.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.
+fn stop_signals() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+    );
+    async move {
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
