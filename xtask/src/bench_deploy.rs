@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
@@ -12,6 +13,8 @@ use crate::util::project_root;
 
 const LIB_RS: &str = "hello-service/src/lib.rs";
 const GREETING_LINE: &str = "pub const DEFAULT_GREETING: &str = \"";
+/// Issue 13: edit the greeting → the new greeting verified, in under 10 s on 2 cores.
+const TOTAL_TARGET_SECONDS: f64 = 10.0;
 
 /// Puts hello-service's source back as it was, however the bench ends.
 struct Restore {
@@ -42,14 +45,17 @@ fn with_greeting(source: &str, greeting: &str) -> Result<String> {
     ))
 }
 
-fn deploy(state_dir: &Path) -> Result<serde_json::Value> {
+/// One `cargo xtask deploy --local` (this binary), its JSON report and its wall-clock time.
+fn deploy(state_dir: &Path) -> Result<(serde_json::Value, f64)> {
     let exe = std::env::current_exe().context("find the xtask binary")?;
+    let started = Instant::now();
     let out = Command::new(exe)
         .args(["deploy", "--local", "--output", "json", "--local-state-dir"])
         .arg(state_dir)
         .env("CI", "true")
         .output()
         .context("run cargo xtask deploy")?;
+    let took = started.elapsed().as_secs_f64();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     if !out.status.success() {
         bail!(
@@ -58,7 +64,7 @@ fn deploy(state_dir: &Path) -> Result<serde_json::Value> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(report)
+    Ok((report, took))
 }
 
 fn stage(report: &serde_json::Value, name: &str) -> f64 {
@@ -135,17 +141,51 @@ pub fn run(rounds: usize) -> Result<()> {
     for round in 1..=rounds {
         let greeting = format!("Hello from bench round {round} at {}", std::process::id());
         std::fs::write(&path, with_greeting(&original, &greeting)?)?;
-        let report = deploy(&state_dir)?;
-        rows.push(report);
+        rows.push(deploy(&state_dir)?);
     }
     drop(restore);
     let runtime = tokio::runtime::Runtime::new()?;
     let (floor, explain) = runtime.block_on(settings_floor(&state_dir))?;
     let _ = crate::local_ecs::stop(&state_dir);
+    print_table(&rows, floor, &explain);
+    Ok(())
+}
 
-    outln!("\nincremental local deploy after a one-line greeting change ({rounds} rounds)");
+/// One round's figures, in seconds.
+struct Round {
+    build: f64,
+    image: f64,
+    push: f64,
+    roll: f64,
+    verify: f64,
+    total: f64,
+}
+
+impl Round {
+    fn of(report: &serde_json::Value, total: f64) -> Round {
+        Round {
+            build: stage(report, "build"),
+            image: stage(report, "image"),
+            push: stage(report, "push"),
+            roll: stage(report, "roll"),
+            verify: stage(report, "verify"),
+            total,
+        }
+    }
+}
+
+fn print_table(rows: &[(serde_json::Value, f64)], floor: f64, explain: &str) {
+    let profiles: Vec<&str> = rows
+        .iter()
+        .filter_map(|(r, _)| r["build_profile"].as_str())
+        .collect();
+    let profile = profiles.first().copied().unwrap_or("?");
     outln!(
-        "{:<7} {:>7} {:>7} {:>7} {:>9} {:>7} {:>8} {:>9} {:>11} {:>13}",
+        "\nincremental local deploy after a one-line greeting change ({} rounds, profile {profile})",
+        rows.len()
+    );
+    outln!(
+        "{:<6} {:>7} {:>7} {:>7} {:>8} {:>7} {:>7} {:>8} {:>8} {:>10} {:>9}",
         "round",
         "build",
         "image",
@@ -154,45 +194,46 @@ pub fn run(rounds: usize) -> Result<()> {
         "roll",
         "verify",
         "r+v",
+        "total",
         "describes",
-        "outcome seen"
+        "seen"
     );
-    let mut worst_bip: f64 = 0.0;
-    let mut worst_rv: f64 = 0.0;
-    for (i, r) in rows.iter().enumerate() {
-        let (b, im, p, ro, v) = (
-            stage(r, "build"),
-            stage(r, "image"),
-            stage(r, "push"),
-            stage(r, "roll"),
-            stage(r, "verify"),
-        );
-        worst_bip = worst_bip.max(b + im + p);
-        worst_rv = worst_rv.max(ro + v);
-        let describes = r["rollout"]["describe_services_calls"]
+    let (mut worst_total, mut worst_rv): (f64, f64) = (0.0, 0.0);
+    for (i, (report, total)) in rows.iter().enumerate() {
+        let r = Round::of(report, *total);
+        let (bip, rv) = (r.build + r.image + r.push, r.roll + r.verify);
+        worst_total = worst_total.max(r.total);
+        worst_rv = worst_rv.max(rv);
+        let describes = report["rollout"]["describe_services_calls"]
             .as_u64()
             .unwrap_or(0);
-        let seen = r["rollout"]["outcome_seen_after_seconds"]
+        let seen = report["rollout"]["outcome_seen_after_seconds"]
             .as_f64()
             .map_or("-".into(), |s| format!("{s:.2}s"));
         outln!(
-            "{:<7} {b:>6.1}s {im:>6.1}s {p:>6.1}s {:>8.1}s {ro:>6.1}s {v:>7.1}s {:>8.1}s {describes:>11} {seen:>13}",
+            "{:<6} {:>6.1}s {:>6.1}s {:>6.1}s {bip:>7.1}s {:>6.1}s {:>6.1}s {rv:>7.1}s {:>7.1}s {describes:>10} {seen:>9}",
             i + 1,
-            b + im + p,
-            ro + v
+            r.build,
+            r.image,
+            r.push,
+            r.roll,
+            r.verify,
+            r.total
         );
     }
     let met = |ok: bool| if ok { "(met)" } else { "(MISSED)" };
     outln!(
-        "build + image + push, worst: {worst_bip:.1}s   target <= 20s {}",
-        met(worst_bip <= 20.0)
+        "edit → verified (whole `cargo xtask deploy --local`), worst: {worst_total:.1}s   target < {TOTAL_TARGET_SECONDS}s {}",
+        met(worst_total < TOTAL_TARGET_SECONDS)
     );
     outln!(
         "roll + verify, worst: {worst_rv:.1}s   floor {floor:.1}s ({explain}); target <= floor + 2s = {:.1}s {}",
         floor + 2.0,
         met(worst_rv <= floor + 2.0)
     );
-    Ok(())
+    if profiles.iter().any(|p| *p != profile) {
+        outln!("note: the rounds were built with different profiles: {profiles:?}");
+    }
 }
 
 #[cfg(test)]
