@@ -2,14 +2,13 @@
 //! it", on a local stack, stage by stage, next to the floor the settings impose.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
 
 use crate::out::{errln, outln};
-use crate::util::project_root;
+use crate::util::{cargo, project_root};
 
 const LIB_RS: &str = "hello-service/src/lib.rs";
 const GREETING_LINE: &str = "pub const DEFAULT_GREETING: &str = \"";
@@ -45,12 +44,19 @@ fn with_greeting(source: &str, greeting: &str) -> Result<String> {
     ))
 }
 
-/// One `cargo xtask deploy --local` (this binary), its JSON report and its wall-clock time.
+/// One `cargo xtask deploy --local`, its JSON report and its wall-clock time: through cargo,
+/// as a person types it, so cargo's check that xtask is fresh counts too.
 fn deploy(state_dir: &Path) -> Result<(serde_json::Value, f64)> {
-    let exe = std::env::current_exe().context("find the xtask binary")?;
     let started = Instant::now();
-    let out = Command::new(exe)
-        .args(["deploy", "--local", "--output", "json", "--local-state-dir"])
+    let out = cargo()
+        .args([
+            "xtask",
+            "deploy",
+            "--local",
+            "--output",
+            "json",
+            "--local-state-dir",
+        ])
         .arg(state_dir)
         .env("CI", "true")
         .output()
@@ -223,7 +229,7 @@ fn print_table(rows: &[(serde_json::Value, f64)], floor: f64, explain: &str) {
     }
     let met = |ok: bool| if ok { "(met)" } else { "(MISSED)" };
     outln!(
-        "edit → verified (whole `cargo xtask deploy --local`), worst: {worst_total:.1}s   target < {TOTAL_TARGET_SECONDS}s {}",
+        "edit → verified (the whole `cargo xtask deploy --local`), worst: {worst_total:.1}s   target < {TOTAL_TARGET_SECONDS}s {}",
         met(worst_total < TOTAL_TARGET_SECONDS)
     );
     outln!(
