@@ -44,9 +44,15 @@ fn with_greeting(source: &str, greeting: &str) -> Result<String> {
     ))
 }
 
-/// One `cargo xtask deploy --local`, its JSON report and its wall-clock time: through cargo,
-/// as a person types it, so cargo's check that xtask is fresh counts too.
-fn deploy(state_dir: &Path) -> Result<(serde_json::Value, f64)> {
+/// One `cargo xtask deploy --local`: its JSON report, its wall-clock time (through cargo, as a
+/// person types it, so cargo's check that xtask is fresh counts too) and that check's time.
+struct Run {
+    report: serde_json::Value,
+    total: f64,
+    cargo_check: Option<f64>,
+}
+
+fn deploy(state_dir: &Path) -> Result<Run> {
     let started = Instant::now();
     let out = cargo()
         .args([
@@ -70,7 +76,21 @@ fn deploy(state_dir: &Path) -> Result<(serde_json::Value, f64)> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok((report, took))
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Ok(Run {
+        report,
+        total: took,
+        cargo_check: stderr.lines().find_map(cargo_finished_seconds),
+    })
+}
+
+/// `    Finished `dev` profile [...] target(s) in 1.16s` → 1.16.
+fn cargo_finished_seconds(line: &str) -> Option<f64> {
+    let line = line.trim();
+    if !line.starts_with("Finished ") {
+        return None;
+    }
+    line.rsplit_once(" in ")?.1.strip_suffix('s')?.parse().ok()
 }
 
 fn stage(report: &serde_json::Value, name: &str) -> f64 {
@@ -159,6 +179,7 @@ pub fn run(rounds: usize) -> Result<()> {
 
 /// One round's figures, in seconds.
 struct Round {
+    cargo: f64,
     build: f64,
     image: f64,
     push: f64,
@@ -168,22 +189,29 @@ struct Round {
 }
 
 impl Round {
-    fn of(report: &serde_json::Value, total: f64) -> Round {
+    fn of(run: &Run) -> Round {
+        let r = &run.report;
         Round {
-            build: stage(report, "build"),
-            image: stage(report, "image"),
-            push: stage(report, "push"),
-            roll: stage(report, "roll"),
-            verify: stage(report, "verify"),
-            total,
+            cargo: run.cargo_check.unwrap_or(0.0),
+            build: stage(r, "build"),
+            image: stage(r, "image"),
+            push: stage(r, "push"),
+            roll: stage(r, "roll"),
+            verify: stage(r, "verify"),
+            total: run.total,
         }
+    }
+
+    /// The rest: starting xtask, its preflight (DescribeServices, the lock), the summary.
+    fn other(&self) -> f64 {
+        self.total - self.cargo - self.build - self.image - self.push - self.roll - self.verify
     }
 }
 
-fn print_table(rows: &[(serde_json::Value, f64)], floor: f64, explain: &str) {
+fn print_table(rows: &[Run], floor: f64, explain: &str) {
     let profiles: Vec<&str> = rows
         .iter()
-        .filter_map(|(r, _)| r["build_profile"].as_str())
+        .filter_map(|r| r.report["build_profile"].as_str())
         .collect();
     let profile = profiles.first().copied().unwrap_or("?");
     outln!(
@@ -191,8 +219,9 @@ fn print_table(rows: &[(serde_json::Value, f64)], floor: f64, explain: &str) {
         rows.len()
     );
     outln!(
-        "{:<6} {:>7} {:>7} {:>7} {:>8} {:>7} {:>7} {:>8} {:>8} {:>10} {:>9}",
+        "{:<6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>7} {:>7} {:>6} {:>7} {:>10} {:>6}",
         "round",
+        "cargo",
         "build",
         "image",
         "push",
@@ -200,30 +229,33 @@ fn print_table(rows: &[(serde_json::Value, f64)], floor: f64, explain: &str) {
         "roll",
         "verify",
         "r+v",
+        "other",
         "total",
         "describes",
         "seen"
     );
     let (mut worst_total, mut worst_rv): (f64, f64) = (0.0, 0.0);
-    for (i, (report, total)) in rows.iter().enumerate() {
-        let r = Round::of(report, *total);
+    for (i, run) in rows.iter().enumerate() {
+        let r = Round::of(run);
         let (bip, rv) = (r.build + r.image + r.push, r.roll + r.verify);
         worst_total = worst_total.max(r.total);
         worst_rv = worst_rv.max(rv);
-        let describes = report["rollout"]["describe_services_calls"]
+        let describes = run.report["rollout"]["describe_services_calls"]
             .as_u64()
             .unwrap_or(0);
-        let seen = report["rollout"]["outcome_seen_after_seconds"]
+        let seen = run.report["rollout"]["outcome_seen_after_seconds"]
             .as_f64()
             .map_or("-".into(), |s| format!("{s:.2}s"));
         outln!(
-            "{:<6} {:>6.1}s {:>6.1}s {:>6.1}s {bip:>7.1}s {:>6.1}s {:>6.1}s {rv:>7.1}s {:>7.1}s {describes:>10} {seen:>9}",
+            "{:<6} {:>5.1}s {:>5.1}s {:>5.1}s {:>5.1}s {bip:>6.1}s {:>5.1}s {:>6.1}s {rv:>6.1}s {:>5.1}s {:>6.1}s {describes:>10} {seen:>6}",
             i + 1,
+            r.cargo,
             r.build,
             r.image,
             r.push,
             r.roll,
             r.verify,
+            r.other(),
             r.total
         );
     }
@@ -245,6 +277,20 @@ fn print_table(rows: &[(serde_json::Value, f64)], floor: f64, explain: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_cargos_own_time() {
+        let line = "    Finished `dev` profile [unoptimized + debuginfo] target(s) in 1.16s";
+        assert_eq!(cargo_finished_seconds(line), Some(1.16));
+        assert_eq!(
+            cargo_finished_seconds("     Running `target/debug/xtask`"),
+            None
+        );
+        assert_eq!(
+            cargo_finished_seconds("    Finished `dev` profile target(s) in 1m 02s"),
+            None
+        );
+    }
 
     #[test]
     fn changes_only_the_greeting_line() {
