@@ -2,16 +2,18 @@
 //! it", on a local stack, stage by stage, next to the floor the settings impose.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
 
 use crate::out::{errln, outln};
-use crate::util::project_root;
+use crate::util::{cargo, project_root};
 
 const LIB_RS: &str = "hello-service/src/lib.rs";
 const GREETING_LINE: &str = "pub const DEFAULT_GREETING: &str = \"";
+/// Issue 13: edit the greeting → the new greeting verified, in under 10 s on 2 cores.
+const TOTAL_TARGET_SECONDS: f64 = 10.0;
 
 /// Puts hello-service's source back as it was, however the bench ends.
 struct Restore {
@@ -42,14 +44,30 @@ fn with_greeting(source: &str, greeting: &str) -> Result<String> {
     ))
 }
 
-fn deploy(state_dir: &Path) -> Result<serde_json::Value> {
-    let exe = std::env::current_exe().context("find the xtask binary")?;
-    let out = Command::new(exe)
-        .args(["deploy", "--local", "--output", "json", "--local-state-dir"])
+/// One `cargo xtask deploy --local`: its JSON report, its wall-clock time (through cargo, as a
+/// person types it, so cargo's check that xtask is fresh counts too) and that check's time.
+struct Run {
+    report: serde_json::Value,
+    total: f64,
+    cargo_check: Option<f64>,
+}
+
+fn deploy(state_dir: &Path) -> Result<Run> {
+    let started = Instant::now();
+    let out = cargo()
+        .args([
+            "xtask",
+            "deploy",
+            "--local",
+            "--output",
+            "json",
+            "--local-state-dir",
+        ])
         .arg(state_dir)
         .env("CI", "true")
         .output()
         .context("run cargo xtask deploy")?;
+    let took = started.elapsed().as_secs_f64();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     if !out.status.success() {
         bail!(
@@ -58,7 +76,21 @@ fn deploy(state_dir: &Path) -> Result<serde_json::Value> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(report)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Ok(Run {
+        report,
+        total: took,
+        cargo_check: stderr.lines().find_map(cargo_finished_seconds),
+    })
+}
+
+/// `    Finished `dev` profile [...] target(s) in 1.16s` → 1.16.
+fn cargo_finished_seconds(line: &str) -> Option<f64> {
+    let line = line.trim();
+    if !line.starts_with("Finished ") {
+        return None;
+    }
+    line.rsplit_once(" in ")?.1.strip_suffix('s')?.parse().ok()
 }
 
 fn stage(report: &serde_json::Value, name: &str) -> f64 {
@@ -135,18 +167,61 @@ pub fn run(rounds: usize) -> Result<()> {
     for round in 1..=rounds {
         let greeting = format!("Hello from bench round {round} at {}", std::process::id());
         std::fs::write(&path, with_greeting(&original, &greeting)?)?;
-        let report = deploy(&state_dir)?;
-        rows.push(report);
+        rows.push(deploy(&state_dir)?);
     }
     drop(restore);
     let runtime = tokio::runtime::Runtime::new()?;
     let (floor, explain) = runtime.block_on(settings_floor(&state_dir))?;
     let _ = crate::local_ecs::stop(&state_dir);
+    print_table(&rows, floor, &explain);
+    Ok(())
+}
 
-    outln!("\nincremental local deploy after a one-line greeting change ({rounds} rounds)");
+/// One round's figures, in seconds.
+struct Round {
+    cargo: f64,
+    build: f64,
+    image: f64,
+    push: f64,
+    roll: f64,
+    verify: f64,
+    total: f64,
+}
+
+impl Round {
+    fn of(run: &Run) -> Round {
+        let r = &run.report;
+        Round {
+            cargo: run.cargo_check.unwrap_or(0.0),
+            build: stage(r, "build"),
+            image: stage(r, "image"),
+            push: stage(r, "push"),
+            roll: stage(r, "roll"),
+            verify: stage(r, "verify"),
+            total: run.total,
+        }
+    }
+
+    /// The rest: starting xtask, its preflight (DescribeServices, the lock), the summary.
+    fn other(&self) -> f64 {
+        self.total - self.cargo - self.build - self.image - self.push - self.roll - self.verify
+    }
+}
+
+fn print_table(rows: &[Run], floor: f64, explain: &str) {
+    let profiles: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.report["build_profile"].as_str())
+        .collect();
+    let profile = profiles.first().copied().unwrap_or("?");
     outln!(
-        "{:<7} {:>7} {:>7} {:>7} {:>9} {:>7} {:>8} {:>9} {:>11} {:>13}",
+        "\nincremental local deploy after a one-line greeting change ({} rounds, profile {profile})",
+        rows.len()
+    );
+    outln!(
+        "{:<6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>7} {:>7} {:>6} {:>7} {:>10} {:>6}",
         "round",
+        "cargo",
         "build",
         "image",
         "push",
@@ -154,50 +229,68 @@ pub fn run(rounds: usize) -> Result<()> {
         "roll",
         "verify",
         "r+v",
+        "other",
+        "total",
         "describes",
-        "outcome seen"
+        "seen"
     );
-    let mut worst_bip: f64 = 0.0;
-    let mut worst_rv: f64 = 0.0;
-    for (i, r) in rows.iter().enumerate() {
-        let (b, im, p, ro, v) = (
-            stage(r, "build"),
-            stage(r, "image"),
-            stage(r, "push"),
-            stage(r, "roll"),
-            stage(r, "verify"),
-        );
-        worst_bip = worst_bip.max(b + im + p);
-        worst_rv = worst_rv.max(ro + v);
-        let describes = r["rollout"]["describe_services_calls"]
+    let (mut worst_total, mut worst_rv): (f64, f64) = (0.0, 0.0);
+    for (i, run) in rows.iter().enumerate() {
+        let r = Round::of(run);
+        let (bip, rv) = (r.build + r.image + r.push, r.roll + r.verify);
+        worst_total = worst_total.max(r.total);
+        worst_rv = worst_rv.max(rv);
+        let describes = run.report["rollout"]["describe_services_calls"]
             .as_u64()
             .unwrap_or(0);
-        let seen = r["rollout"]["outcome_seen_after_seconds"]
+        let seen = run.report["rollout"]["outcome_seen_after_seconds"]
             .as_f64()
             .map_or("-".into(), |s| format!("{s:.2}s"));
         outln!(
-            "{:<7} {b:>6.1}s {im:>6.1}s {p:>6.1}s {:>8.1}s {ro:>6.1}s {v:>7.1}s {:>8.1}s {describes:>11} {seen:>13}",
+            "{:<6} {:>5.1}s {:>5.1}s {:>5.1}s {:>5.1}s {bip:>6.1}s {:>5.1}s {:>6.1}s {rv:>6.1}s {:>5.1}s {:>6.1}s {describes:>10} {seen:>6}",
             i + 1,
-            b + im + p,
-            ro + v
+            r.cargo,
+            r.build,
+            r.image,
+            r.push,
+            r.roll,
+            r.verify,
+            r.other(),
+            r.total
         );
     }
     let met = |ok: bool| if ok { "(met)" } else { "(MISSED)" };
     outln!(
-        "build + image + push, worst: {worst_bip:.1}s   target <= 20s {}",
-        met(worst_bip <= 20.0)
+        "edit → verified (the whole `cargo xtask deploy --local`), worst: {worst_total:.1}s   target < {TOTAL_TARGET_SECONDS}s {}",
+        met(worst_total < TOTAL_TARGET_SECONDS)
     );
     outln!(
         "roll + verify, worst: {worst_rv:.1}s   floor {floor:.1}s ({explain}); target <= floor + 2s = {:.1}s {}",
         floor + 2.0,
         met(worst_rv <= floor + 2.0)
     );
-    Ok(())
+    if profiles.iter().any(|p| *p != profile) {
+        outln!("note: the rounds were built with different profiles: {profiles:?}");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_cargos_own_time() {
+        let line = "    Finished `dev` profile [unoptimized + debuginfo] target(s) in 1.16s";
+        assert_eq!(cargo_finished_seconds(line), Some(1.16));
+        assert_eq!(
+            cargo_finished_seconds("     Running `target/debug/xtask`"),
+            None
+        );
+        assert_eq!(
+            cargo_finished_seconds("    Finished `dev` profile target(s) in 1m 02s"),
+            None
+        );
+    }
 
     #[test]
     fn changes_only_the_greeting_line() {

@@ -1,4 +1,5 @@
-//! Stage 1, build: hello-service as a static release binary, named with its build id.
+//! Stage 1, build: hello-service as a static binary, named with its build id, built with the
+//! release profile for AWS and with the fast `local-deploy` profile for `--local`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,6 +20,43 @@ pub struct Binary {
     pub target: String,
     /// The build id baked into it (and the image tag).
     pub build_id: String,
+    /// The cargo profile that built it.
+    pub profile: String,
+}
+
+/// The optimised profile (thin LTO): AWS deploys and `cargo xtask image`.
+pub const RELEASE_PROFILE: &str = "release";
+/// The fast profile of `cargo xtask deploy --local` (root Cargo.toml): incremental, no LTO.
+pub const LOCAL_PROFILE: &str = "local-deploy";
+/// Names the profile a deploy builds with instead (e.g. `release` to rehearse the AWS binary
+/// locally).
+pub const PROFILE_ENV: &str = "DEPLOY_BUILD_PROFILE";
+
+/// The profile a deploy builds with: `overridden` (from [`PROFILE_ENV`]) when given, else the
+/// fast one for local-ecs and the optimised one for AWS.
+pub fn deploy_profile(local: bool, overridden: Option<&str>) -> Result<String> {
+    match overridden.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(name) if valid_profile_name(name) => Ok(name.to_owned()),
+        Some(name) => bail!(
+            "{PROFILE_ENV}={name:?} is not a cargo profile name (letters, digits, '-' and '_')"
+        ),
+        None if local => Ok(LOCAL_PROFILE.to_owned()),
+        None => Ok(RELEASE_PROFILE.to_owned()),
+    }
+}
+
+fn valid_profile_name(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+}
+
+/// The directory under `target/<triple>/` a profile's artifacts go to (cargo's names).
+fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    }
 }
 
 /// The build id of the working tree: git short sha, plus `-dirty-<hash>` with uncommitted
@@ -49,15 +87,21 @@ fn static_target() -> Result<(String, Option<&'static str>)> {
     ))
 }
 
-/// `cargo build --release -p hello-service` for the static target, with `HELLO_BUILD_ID` set
-/// so the binary's `x-app-version` is exactly the image tag.
+/// [`build_with_profile`] with the release profile.
 pub fn build(quiet: bool) -> Result<Binary> {
+    build_with_profile(RELEASE_PROFILE, quiet)
+}
+
+/// `cargo build --profile PROFILE -p hello-service` for the static target, with
+/// `HELLO_BUILD_ID` set so the binary's `x-app-version` is exactly the image tag.
+pub fn build_with_profile(profile: &str, quiet: bool) -> Result<Binary> {
     let build_id = build_id();
     let (target, rustflags) = static_target()?;
     let mut cmd = cargo();
     cmd.args([
         "build",
-        "--release",
+        "--profile",
+        profile,
         "-p",
         "hello-service",
         "--target",
@@ -84,7 +128,7 @@ pub fn build(quiet: bool) -> Result<Binary> {
         .unwrap_or_else(|| project_root().join("target"));
     let path = target_dir
         .join(&target)
-        .join("release")
+        .join(profile_dir(profile))
         .join("hello-service");
     if !path.is_file() {
         bail!("cargo reported success but {} is missing", path.display());
@@ -93,6 +137,7 @@ pub fn build(quiet: bool) -> Result<Binary> {
         path,
         target,
         build_id,
+        profile: profile.to_owned(),
     })
 }
 
@@ -166,6 +211,35 @@ mod tests {
             without_userinfo("git@github.com:org/repo.git"),
             "git@github.com:org/repo.git"
         );
+    }
+
+    #[test]
+    fn local_deploys_build_fast_and_aws_deploys_optimised() {
+        assert_eq!(deploy_profile(true, None).unwrap(), "local-deploy");
+        assert_eq!(deploy_profile(false, None).unwrap(), "release");
+        assert_eq!(deploy_profile(true, Some(" ")).unwrap(), "local-deploy");
+        assert_eq!(deploy_profile(true, Some("release")).unwrap(), "release");
+        assert_eq!(deploy_profile(false, Some("dev")).unwrap(), "dev");
+        let err = deploy_profile(true, Some("../x")).unwrap_err().to_string();
+        assert!(err.contains(PROFILE_ENV), "{err}");
+    }
+
+    #[test]
+    fn the_profiles_exist_in_the_workspace_manifest() {
+        let manifest = std::fs::read_to_string(project_root().join("Cargo.toml")).unwrap();
+        let manifest: toml::Table = toml::from_str(&manifest).unwrap();
+        let local = &manifest["profile"][LOCAL_PROFILE];
+        assert_eq!(local["inherits"].as_str(), Some(RELEASE_PROFILE));
+        assert_eq!(local["incremental"].as_bool(), Some(true));
+        assert_eq!(local["lto"].as_str(), Some("off"));
+        assert!(manifest["profile"][RELEASE_PROFILE].get("lto").is_some());
+    }
+
+    #[test]
+    fn profiles_build_where_cargo_puts_them() {
+        assert_eq!(profile_dir("dev"), "debug");
+        assert_eq!(profile_dir("release"), "release");
+        assert_eq!(profile_dir("local-deploy"), "local-deploy");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod connect;
 mod deploy;
 mod failure;
 mod flock;
+mod hello_api;
 mod image;
 mod last_deploy;
 mod lint;
@@ -41,7 +42,7 @@ struct Cli {
 enum Task {
     /// Build, push, roll and verify: the working tree to a verified rolling update on ECS.
     ///
-    /// Stages: build (static release hello-service), image (OCI, no Docker), push (ECR, by
+    /// Stages: build (static hello-service), image (OCI, no Docker), push (ECR, by
     /// digest), roll (new task-definition revision, UpdateService, watch the deployment we
     /// started to its outcome), verify (GET <load balancer>/hello/verify until the new build
     /// answers 10 times in a row). On failure: roll back (unless --rollback-on-failure false)

@@ -9,6 +9,7 @@ use super::args::Output;
 use super::context::{Deploy, ImageToDeploy};
 use super::report::ImageReport;
 use crate::binary::{self, Binary};
+use crate::failure::Failure;
 use crate::image::hello_image;
 
 impl Deploy<'_> {
@@ -23,21 +24,30 @@ impl Deploy<'_> {
         })
     }
 
-    /// Stage 1: `cargo build --release -p hello-service`, static.
+    /// Stage 1: `cargo build -p hello-service`, static, with the deploy's profile (the fast
+    /// one for `--local`, release for AWS; `DEPLOY_BUILD_PROFILE` overrides).
     fn build(&mut self) -> Result<Binary> {
-        let clock = self.stage("build", "cargo build --release -p hello-service (static)");
+        let overridden = std::env::var(binary::PROFILE_ENV).ok();
+        let profile = binary::deploy_profile(self.settings.local.is_some(), overridden.as_deref())
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let clock = self.stage(
+            "build",
+            &format!("cargo build --profile {profile} -p hello-service (static)"),
+        );
         let quiet = self.args.output == Output::Json;
-        let built = tokio::task::block_in_place(|| binary::build(quiet))?;
+        let built = tokio::task::block_in_place(|| binary::build_with_profile(&profile, quiet))?;
         self.stage_done(
             clock,
             &format!(
-                "{} for {}, build {}",
+                "{} for {}, build {}, profile {}",
                 built.path.display(),
                 built.target,
-                built.build_id
+                built.build_id,
+                built.profile
             ),
         );
         self.report.build_id = Some(built.build_id.clone());
+        self.report.build_profile = Some(built.profile.clone());
         Ok(built)
     }
 

@@ -19,6 +19,8 @@ pub struct Report {
     pub cluster: String,
     pub service: String,
     pub build_id: Option<String>,
+    /// The cargo profile that built the image (`local-deploy` for `--local`, else `release`).
+    pub build_profile: Option<String>,
     pub image: Option<ImageReport>,
     pub old_task_definition: Option<String>,
     pub new_task_definition: Option<String>,
