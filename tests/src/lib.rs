@@ -64,7 +64,7 @@ impl LocalStack {
     }
 }
 
-/// Tests share one stack (one bootstrap, one release build) and take turns with it.
+/// Tests share one stack (one bootstrap, one `local-deploy` build) and take turns with it.
 static STACK: Mutex<Option<LocalStack>> = Mutex::new(None);
 
 /// Runs `test` with the shared stack, after a first deploy made it (greeting "first").

@@ -1,4 +1,4 @@
-//! `cargo xtask deploy --local` end to end: a real release build, a real OCI image pushed to
+//! `cargo xtask deploy --local` end to end: a real build (the `local-deploy` profile), a real OCI image pushed to
 //! local-ecs's registry, real rolling updates of real hello-service processes behind a real
 //! load-balancing proxy — the way a user runs it, exit codes and JSON report included.
 
