@@ -3,24 +3,7 @@
 
 use std::borrow::Cow;
 
-/// Escapes `&`, `<`, `>`, `"` and `'` so text can be placed in HTML content or attributes.
-pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.contains(['&', '<', '>', '"', '\'']) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
+pub use hello_page::escape;
 
 /// Why a path segment could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,7 +32,7 @@ pub const BUILD_ID: &str = env!("HELLO_BUILD_ID");
 
 /// Header that tells which build answered ([`BUILD_ID`]), so a poller behind a load balancer
 /// can count old and new revisions during a rollout.
-pub const APP_VERSION_HEADER: &str = "x-app-version";
+pub use hello_page::APP_VERSION_HEADER;
 
 /// The crate version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

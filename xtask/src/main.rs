@@ -10,7 +10,6 @@ mod connect;
 mod deploy;
 mod failure;
 mod flock;
-mod hello_api;
 mod image;
 mod last_deploy;
 mod lint;

@@ -119,12 +119,12 @@ impl Deploy<'_> {
             .env
             .iter()
             .find(|(key, _)| key == "GREETING")
-            .map(|(_, value)| crate::hello_api::escape_html(value).into_owned());
+            .map(|(_, value)| hello_page::escape(value).into_owned());
         let expect = Expectation {
             header: image
                 .version
                 .clone()
-                .map(|version| (crate::hello_api::APP_VERSION_HEADER.to_owned(), version)),
+                .map(|version| (hello_page::APP_VERSION_HEADER.to_owned(), version)),
             body_contains: greeting.map(|g| format!("{g} ")),
             unlike: false,
         };
