@@ -125,15 +125,16 @@ impl Deploy<'_> {
                 ""
             }
         ));
-        let completed = self.watch_rollback(&rollback).await;
+        let (completed, _) = self.watch_rollback(&rollback).await;
         // Our rollback worked: the deploy ends rolled back (ECS's own already says so).
         if !matches!(outcome, Outcome::RolledBack { .. }) && completed {
             self.report.outcome = "rolled_back".into();
         }
     }
 
-    /// Watches `rollback` to its outcome and records it in the report; whether it completed.
-    pub async fn watch_rollback(&mut self, rollback: &StartedDeployment) -> bool {
+    /// Watches `rollback` to its outcome and records it in the report; whether it completed,
+    /// and its outcome in words.
+    pub async fn watch_rollback(&mut self, rollback: &StartedDeployment) -> (bool, String) {
         self.progress.set_ours(&rollback.deployment_id);
         let result = watch_to_outcome(
             &self.deployer,
@@ -149,10 +150,10 @@ impl Deploy<'_> {
         self.report.rollback = Some(RollbackReport {
             deployment_id: Some(rollback.deployment_id.clone()),
             to: rollback.task_definition.clone(),
-            outcome: rolled_back,
+            outcome: rolled_back.clone(),
             old_build_answers: None,
         });
-        result.is_ok_and(|w| w.outcome.is_success())
+        (result.is_ok_and(|w| w.outcome.is_success()), rolled_back)
     }
 
     fn look_further(&self) -> String {

@@ -61,13 +61,7 @@ impl Deploy<'_> {
             "rollback: waiting for {} ({to})",
             rollback.deployment_id
         ));
-        let done = self.watch_rollback(&rollback).await;
-        let rolled_back = self
-            .report
-            .rollback
-            .as_ref()
-            .map(|r| r.outcome.clone())
-            .unwrap_or_default();
+        let (done, rolled_back) = self.watch_rollback(&rollback).await;
         self.stage_done(clock, &rolled_back);
         if !done {
             return format!("rollback to {to} did not complete: {rolled_back}");
