@@ -126,9 +126,11 @@ pub mod rollout;
 mod secret;
 pub mod service;
 pub mod service_deployment;
+pub mod strategy;
 pub mod targets;
 pub mod taskdef;
 pub mod tasks;
+pub mod traffic;
 pub mod verify;
 
 pub use aws::{AwsOptions, AwsTimeouts, Clients, MAX_ATTEMPTS, StaticCredentials, load_sdk_config};

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use aws_sdk_ecs::types::{
-    ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType,
+    DeploymentLifecycleHookAction, ServiceDeployment, ServiceDeploymentStatus,
+    StopServiceDeploymentStopType,
 };
 
 use crate::error::{Error, Result};
@@ -195,6 +196,37 @@ pub async fn stop_for_rollback(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<(
         .send()
         .await
         .map_err(|e| Error::from_sdk("ecs:StopServiceDeployment", e))?;
+    Ok(())
+}
+
+/// What to tell a lifecycle hook that holds a deployment (`AWAITING_ACTION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookAnswer {
+    /// Go on to the next lifecycle stage.
+    Continue,
+    /// Roll the deployment back: production traffic stays on (or returns to) blue.
+    Rollback,
+}
+
+/// `ContinueServiceDeployment`: answers the lifecycle hook `hook_id` that holds the service
+/// deployment `arn` (a PAUSE hook `AWAITING_ACTION`, see [`crate::rollout::StageState`]).
+pub async fn continue_deployment(
+    ecs: &aws_sdk_ecs::Client,
+    arn: &str,
+    hook_id: &str,
+    answer: HookAnswer,
+) -> Result<()> {
+    let action = match answer {
+        HookAnswer::Continue => DeploymentLifecycleHookAction::Continue,
+        HookAnswer::Rollback => DeploymentLifecycleHookAction::Rollback,
+    };
+    ecs.continue_service_deployment()
+        .service_deployment_arn(arn)
+        .hook_id(hook_id)
+        .action(action)
+        .send()
+        .await
+        .map_err(|e| Error::from_sdk("ecs:ContinueServiceDeployment", e))?;
     Ok(())
 }
 

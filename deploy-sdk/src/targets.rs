@@ -301,15 +301,25 @@ struct Observed {
     reason: Option<String>,
 }
 
-/// The target groups a service sends traffic through.
+/// The target groups a service sends traffic through, the alternate (green) groups of a
+/// blue/green, linear or canary service included.
 pub fn service_target_groups(service: &aws_sdk_ecs::types::Service) -> Vec<String> {
-    let mut arns: Vec<String> = service
+    let mut arns: Vec<String> = Vec::new();
+    // Blue/green, linear and canary register the green tasks in the alternate target group.
+    let alternates = service.load_balancers().iter().filter_map(|lb| {
+        lb.advanced_configuration()
+            .and_then(|a| a.alternate_target_group_arn())
+    });
+    for arn in service
         .load_balancers()
         .iter()
         .filter_map(|lb| lb.target_group_arn())
-        .map(str::to_owned)
-        .collect();
-    arns.dedup();
+        .chain(alternates)
+    {
+        if !arns.iter().any(|a| a == arn) {
+            arns.push(arn.to_owned());
+        }
+    }
     arns
 }
 

@@ -169,6 +169,15 @@ impl Progress {
                     None => self.line(text),
                 }
             }
+            RolloutEvent::Stage(stage) => self.line(format!("roll: stage {stage}")),
+            RolloutEvent::TrafficWeights(rules) => self.line(format!(
+                "roll: traffic {}",
+                rules
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
             RolloutEvent::TaskStopped(task) => self.line(format!("stopped task {task}")),
             RolloutEvent::Retrying { error } => self.line(format!("retrying: {error}")),
             RolloutEvent::JudgedBy(by) => self.line(format!("roll: judging by {by}")),

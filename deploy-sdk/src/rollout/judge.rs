@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_sdk_ecs::types::{DeploymentRolloutState, ServiceDeploymentStatus};
 use tokio::time::Instant;
 
+use super::stage::StageState;
 use crate::service::{DeploymentSnapshot, StartedDeployment, short_task_definition};
 use crate::targets::TargetGroupHealth;
 
@@ -224,6 +225,8 @@ pub struct ServiceDeploymentFacts {
     pub current_service_deployment: Option<String>,
     /// The PRIMARY row of the table now (`ecs-svc/…`, task definition), to name whoever runs.
     pub primary: Option<(String, String)>,
+    /// `lifecycleStage` and `lifecycleHookDetails` (blue/green, linear and canary).
+    pub stage: StageState,
 }
 
 /// A service deployment's `rollback`.

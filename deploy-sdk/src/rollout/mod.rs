@@ -9,6 +9,7 @@
 mod budget;
 pub mod judge;
 pub mod poll;
+pub mod stage;
 mod watcher;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use crate::Clients;
 use crate::error::{Error, Result};
 use crate::service::{DeploymentSnapshot, StartedDeployment};
 use crate::targets::TargetGroupHealth;
+use crate::traffic::RuleWeights;
 // Their home is `tasks`; kept here, where they were first published.
 pub use crate::tasks::{StoppedContainer, StoppedTask};
 pub use budget::CallBudget;
@@ -28,11 +30,13 @@ pub use judge::{
     targets_ready,
 };
 pub use poll::{PollPlanner, PollSignal};
+pub use stage::{HookState, LIFECYCLE_STAGES, StageState};
 
 /// How a watch polls and when it gives up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchOptions {
-    /// Give up (outcome `TimedOut`) after this long. Default 15 minutes.
+    /// Give up (outcome `TimedOut`) after this long, plus, for a blue/green, linear or canary
+    /// service, its bakes and lifecycle hook timeouts (see `minute`). Default 15 minutes.
     pub timeout: Duration,
     /// Shortest pause between polls: right after the update, while things change and around
     /// the expected end. More than zero. Default 1 s.
@@ -43,6 +47,11 @@ pub struct WatchOptions {
     pub max_describes_per_minute: u32,
     /// Describe target health of the service's target groups. Default on.
     pub target_health: bool,
+    /// How long one of the service's minute-valued settings lasts (bake and step times,
+    /// lifecycle hook timeouts): 60 s on AWS, what `local-ecs serve --minute-seconds` says
+    /// locally. The watch adds the strategy's bakes and hook timeouts, in these minutes, to
+    /// `timeout`. Default 60 s.
+    pub minute: Duration,
     /// How long to wait for ECS's rollback deployment to appear once ours is FAILED (table
     /// judge), before calling it failed without rollback. Default 30 s.
     pub rollback_grace: Duration,
@@ -62,6 +71,7 @@ impl Default for WatchOptions {
             max_interval: Duration::from_secs(5),
             max_describes_per_minute: 20,
             target_health: true,
+            minute: Duration::from_secs(60),
             rollback_grace: Duration::from_secs(30),
             steady_window: Duration::from_secs(5),
             budget: CallBudget::new(),
@@ -99,6 +109,8 @@ pub enum Diagnostic {
     TargetHealth,
     /// `DescribeTargetGroupAttributes` for the deregistration delay (the drain ETA).
     DeregistrationDelay,
+    /// `DescribeRules` for the traffic weights of a blue/green, linear or canary deployment.
+    TrafficWeights,
 }
 
 impl fmt::Display for Diagnostic {
@@ -107,6 +119,7 @@ impl fmt::Display for Diagnostic {
             Diagnostic::StoppedTasks => "stopped tasks",
             Diagnostic::TargetHealth => "target health",
             Diagnostic::DeregistrationDelay => "deregistration delay",
+            Diagnostic::TrafficWeights => "traffic weights",
         })
     }
 }
@@ -125,6 +138,12 @@ pub enum RolloutEvent {
         /// ECS's message, e.g. "(service hello-ecs) has started 2 tasks: …".
         message: String,
     },
+    /// A blue/green, linear or canary deployment moved to another lifecycle stage, or one of
+    /// its lifecycle hooks changed state (a PAUSE hook `AWAITING_ACTION` waits for
+    /// [`crate::service_deployment::continue_deployment`]).
+    Stage(StageState),
+    /// The weights of the listener rules ECS rewrites (production first, then test) changed.
+    TrafficWeights(Vec<RuleWeights>),
     /// Target health changed in the service's target groups.
     TargetHealth(Vec<TargetGroupHealth>),
     /// A task of our deployment stopped.

@@ -17,12 +17,14 @@ use super::judge::{
     ServiceDeploymentFacts, SteadyWindow, Verdict, judge, judge_service_deployment, targets_ready,
 };
 use super::poll::{PollPlanner, PollSignal};
-use super::{Diagnostic, JudgedBy, Outcome, RolloutEvent, WatchOptions, WatchStats};
+use super::{Diagnostic, JudgedBy, Outcome, RolloutEvent, StageState, WatchOptions, WatchStats};
 use crate::Clients;
 use crate::error::{Error, Result};
 use crate::service::{DeploymentSnapshot, StartedDeployment, describe_service_intercepted};
+use crate::strategy::StrategySettings;
 use crate::targets::{TargetGroupHealth, TargetHealthTracker};
 use crate::tasks::StoppedTask;
+use crate::traffic::RuleWeights;
 
 mod diagnostics;
 mod facts;
@@ -41,11 +43,11 @@ pub(super) fn watch(
         )?;
         let calls_before = options.budget.total();
         let mut watcher = Watcher::new(started, options.clone());
-        let begun = Instant::now();
+        let begun = watcher.begun;
         loop {
             planner.polled(Instant::now());
             // One poll (with the SDK's retries) may not outlast the timeout either.
-            let remaining = options.timeout.saturating_sub(begun.elapsed());
+            let remaining = watcher.timeout().saturating_sub(begun.elapsed());
             let polled = match tokio::time::timeout(remaining, watcher.poll(&clients)).await {
                 Ok(polled) => polled,
                 Err(_) => Err(Error::Aws {
@@ -85,7 +87,7 @@ pub(super) fn watch(
                 Err(err) => Err(err)?,
             };
             let waited = begun.elapsed();
-            if waited >= options.timeout {
+            if waited >= watcher.timeout() {
                 yield RolloutEvent::Stats(stats(&watcher, None, waited));
                 yield RolloutEvent::Outcome(Outcome::TimedOut {
                     deployment_id: watcher.started.deployment_id.clone(),
@@ -96,7 +98,7 @@ pub(super) fn watch(
             }
             let delay = planner
                 .next_delay(Instant::now(), signal)
-                .min(options.timeout - waited);
+                .min(watcher.timeout() - waited);
             watcher.last_interval = delay;
             tokio::time::sleep(delay).await;
         }
@@ -129,6 +131,8 @@ struct Commit {
     health: Option<Vec<TargetGroupHealth>>,
     failing: Option<HashSet<Diagnostic>>,
     mode: Option<Mode>,
+    stage: Option<StageState>,
+    weights: Option<Vec<RuleWeights>>,
 }
 
 /// What the watch judges by.
@@ -170,6 +174,12 @@ struct Watcher {
     awaiting_rollback_since: Option<Instant>,
     steady: SteadyWindow,
     last_interval: Duration,
+    /// When the watch began.
+    begun: Instant,
+    /// The service's strategy as last seen (bakes, hooks, the rules ECS rewrites).
+    strategy: Option<StrategySettings>,
+    last_stage: StageState,
+    last_weights: Vec<RuleWeights>,
 }
 
 impl Watcher {
@@ -192,7 +202,31 @@ impl Watcher {
             delays_failed: false,
             draining_since: None,
             awaiting_rollback_since: None,
+            begun: Instant::now(),
+            strategy: None,
+            last_stage: StageState::default(),
+            last_weights: Vec::new(),
         }
+    }
+
+    /// The timeout, with the strategy's bakes and hook timeouts added once they are known.
+    fn timeout(&self) -> Duration {
+        let extra = self
+            .strategy
+            .as_ref()
+            .map(|s| s.extra_watch_time(self.options.minute))
+            .unwrap_or_default();
+        self.options.timeout.saturating_add(extra)
+    }
+
+    /// Without the ServiceDeployment API, a blue/green, linear or canary deployment cannot
+    /// have succeeded before its bakes are over, whatever the table says.
+    fn still_baking(&self, now: Instant) -> bool {
+        let Some(strategy) = &self.strategy else {
+            return false;
+        };
+        let minutes = u32::try_from(strategy.planned_wait_minutes()).unwrap_or(u32::MAX);
+        now < self.begun + self.options.minute.saturating_mul(minutes)
     }
 
     fn commit(&mut self, commit: Commit) {
@@ -209,6 +243,12 @@ impl Watcher {
         if let Some(mode) = commit.mode {
             self.mode = mode;
         }
+        if let Some(stage) = commit.stage {
+            self.last_stage = stage;
+        }
+        if let Some(weights) = commit.weights {
+            self.last_weights = weights;
+        }
     }
 
     async fn poll(&mut self, clients: &Clients) -> Result<Polled> {
@@ -220,6 +260,8 @@ impl Watcher {
         )
         .await?;
         let table = DeploymentSnapshot::table(&service);
+        let strategy = StrategySettings::of(&service);
+        self.strategy = (!strategy.is_rolling()).then_some(strategy);
         let mut draft = Draft {
             events: Vec::new(),
             commit: Commit::default(),
@@ -239,6 +281,9 @@ impl Watcher {
             )
             .await;
         self.news(&service, &table, &mut draft);
+        if let Some(facts) = &facts {
+            self.stage_news(&facts.stage, &mut draft);
+        }
         let draining_old = self
             .diagnose(
                 clients,
@@ -282,7 +327,12 @@ impl Watcher {
     ) -> (Option<Outcome>, Health) {
         let verdict = match facts {
             Some(facts) => judge_service_deployment(facts, &self.started),
-            None => judge(table, &self.started),
+            None => match judge(table, &self.started) {
+                Verdict::Completed | Verdict::FullStrength if self.still_baking(polled_at) => {
+                    Verdict::InProgress
+                }
+                verdict => verdict,
+            },
         };
         if verdict != Verdict::FullStrength {
             self.steady.observe(false, polled_at);
@@ -315,6 +365,15 @@ impl Watcher {
             draft
                 .events
                 .push(RolloutEvent::ServiceEvent { at, message });
+        }
+    }
+
+    /// A new lifecycle stage or hook state, as an event.
+    fn stage_news(&self, stage: &StageState, draft: &mut Draft) {
+        if *stage != self.last_stage {
+            draft.changed = true;
+            draft.events.push(RolloutEvent::Stage(stage.clone()));
+            draft.commit.stage = Some(stage.clone());
         }
     }
 

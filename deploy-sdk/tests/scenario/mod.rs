@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_ecs::operation::continue_service_deployment::ContinueServiceDeploymentOutput;
 use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
 use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
 use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
@@ -19,6 +20,12 @@ use aws_sdk_ecs::operation::stop_service_deployment::StopServiceDeploymentOutput
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
 use aws_sdk_ecs::types::error::ClusterNotFoundException;
 use aws_sdk_ecs::types::{
+    AdvancedConfiguration, DeploymentLifecycleHook, DeploymentLifecycleHookAction,
+    DeploymentLifecycleHookDetail, DeploymentLifecycleHookStage, DeploymentLifecycleHookStatus,
+    DeploymentLifecycleHookTargetType, DeploymentLifecycleHookTimeoutConfiguration,
+    DeploymentStrategy, ServiceDeploymentLifecycleStage,
+};
+use aws_sdk_ecs::types::{
     Container, ContainerDefinition, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration,
     DeploymentRolloutState, DesiredStatus, Failure, LoadBalancer, NetworkBinding, Service,
     ServiceEvent, Task, TaskDefinition, TaskStopCode,
@@ -28,10 +35,14 @@ use aws_sdk_ecs::types::{
     ServiceDeploymentCircuitBreaker, ServiceDeploymentStatus, ServiceRevision,
     ServiceRevisionSummary,
 };
+use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthError;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
 use aws_sdk_elasticloadbalancingv2::types::error::TargetGroupNotFoundException;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, Rule, TargetGroupTuple,
+};
 use aws_sdk_elasticloadbalancingv2::types::{
     TargetDescription, TargetGroupAttribute, TargetHealth, TargetHealthDescription,
     TargetHealthStateEnum,
@@ -51,6 +62,12 @@ pub const TD1: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/hello-
 pub const TD2: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/hello-ecs:2";
 pub const TG: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/hello/0123456789abcdef";
+pub const TG_GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/hello-ecs-green/2222222222222222";
+pub const RULE_PROD: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/hello-lb/1/2/prod";
+pub const RULE_TEST: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/hello-lb/1/3/test";
+pub const HOOK_ID: &str = "hook-post-test";
 pub const OURS: &str = "ecs-svc/2222222222222222222";
 pub const OLD: &str = "ecs-svc/1111111111111111111";
 pub const ROLLBACK: &str = "ecs-svc/3333333333333333333";
@@ -154,6 +171,8 @@ pub struct Frame {
     /// DescribeServiceDeployments already answers as the next frame does: the change landed
     /// between the poll's two reads.
     pub sd_ahead: bool,
+    /// The production rule's forward weights from this frame on: (blue, green).
+    pub weights: Option<(i32, i32)>,
 }
 
 /// Our service deployment in one frame.
@@ -168,6 +187,10 @@ pub struct Sd {
     pub breaker: Option<(i32, i32)>,
     /// What the service reports as its currentServiceDeployment.
     pub current: &'static str,
+    /// `lifecycleStage`.
+    pub stage: Option<&'static str>,
+    /// The status of its one PAUSE hook (`lifecycleHookDetails`), `HOOK_ID`.
+    pub hook: Option<&'static str>,
 }
 
 pub fn sd(status: &'static str) -> Sd {
@@ -178,6 +201,8 @@ pub fn sd(status: &'static str) -> Sd {
         triggered_alarms: Vec::new(),
         breaker: None,
         current: SD_OURS,
+        stage: None,
+        hook: None,
     }
 }
 
@@ -200,6 +225,14 @@ impl Sd {
     }
     pub fn current(mut self, arn: &'static str) -> Sd {
         self.current = arn;
+        self
+    }
+    pub fn stage(mut self, stage: &'static str) -> Sd {
+        self.stage = Some(stage);
+        self
+    }
+    pub fn hook(mut self, status: &'static str) -> Sd {
+        self.hook = Some(status);
         self
     }
     pub fn build(&self) -> ServiceDeployment {
@@ -235,6 +268,19 @@ impl Sd {
                 ServiceDeploymentCircuitBreaker::builder()
                     .failure_count(failures)
                     .threshold(threshold)
+                    .build(),
+            );
+        }
+        if let Some(stage) = self.stage {
+            d = d.lifecycle_stage(ServiceDeploymentLifecycleStage::from(stage));
+        }
+        if let Some(status) = self.hook {
+            d = d.lifecycle_hook_details(
+                DeploymentLifecycleHookDetail::builder()
+                    .hook_id(HOOK_ID)
+                    .target_type(DeploymentLifecycleHookTargetType::Pause)
+                    .status(DeploymentLifecycleHookStatus::from(status))
+                    .timeout_action(DeploymentLifecycleHookAction::Rollback)
                     .build(),
             );
         }
@@ -279,6 +325,10 @@ impl Frame {
     }
     pub fn sd_ahead(mut self) -> Frame {
         self.sd_ahead = true;
+        self
+    }
+    pub fn weights(mut self, blue: i32, green: i32) -> Frame {
+        self.weights = Some((blue, green));
         self
     }
     pub fn sd(mut self, sd: Sd) -> Frame {
@@ -369,6 +419,13 @@ pub struct Script {
     pub updates: Vec<String>,
     /// Every task ever seen, by ARN (running ones are listed while their port has a target).
     pub tasks: Vec<Task>,
+    /// A BLUE_GREEN service with this bake time (minutes), a PAUSE hook at
+    /// POST_TEST_TRAFFIC_SHIFT (10 min, ROLLBACK) and a production and test rule.
+    pub blue_green: Option<i32>,
+    /// DescribeRules calls answered.
+    pub rules_calls: usize,
+    /// ContinueServiceDeployment calls: (ARN, hook id, action).
+    pub continues: Vec<(String, String, String)>,
 }
 
 impl Script {
@@ -403,6 +460,9 @@ impl Script {
             stops: Vec::new(),
             updates: Vec::new(),
             tasks,
+            blue_green: None,
+            rules_calls: 0,
+            continues: Vec::new(),
         }))
     }
 
@@ -446,11 +506,21 @@ impl Script {
                 .container_port(8080)
                 .build()
         } else {
-            LoadBalancer::builder()
+            let mut lb = LoadBalancer::builder()
                 .target_group_arn(TG)
                 .container_name("hello-ecs")
-                .container_port(8080)
-                .build()
+                .container_port(8080);
+            if self.blue_green.is_some() {
+                lb = lb.advanced_configuration(
+                    AdvancedConfiguration::builder()
+                        .alternate_target_group_arn(TG_GREEN)
+                        .production_listener_rule(RULE_PROD)
+                        .test_listener_rule(RULE_TEST)
+                        .role_arn("arn:aws:iam::123456789012:role/ecs-infrastructure")
+                        .build(),
+                );
+            }
+            lb.build()
         };
         let mut config = DeploymentConfiguration::builder()
             .minimum_healthy_percent(100)
@@ -473,6 +543,23 @@ impl Script {
                     .expect("alarm names, enable and rollback are set"),
             );
         }
+        if let Some(bake) = self.blue_green {
+            config = config
+                .strategy(DeploymentStrategy::BlueGreen)
+                .bake_time_in_minutes(bake)
+                .lifecycle_hooks(
+                    DeploymentLifecycleHook::builder()
+                        .target_type(DeploymentLifecycleHookTargetType::Pause)
+                        .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+                        .timeout_configuration(
+                            DeploymentLifecycleHookTimeoutConfiguration::builder()
+                                .timeout_in_minutes(10)
+                                .action(DeploymentLifecycleHookAction::Rollback)
+                                .build(),
+                        )
+                        .build(),
+                );
+        }
         Service::builder()
             .set_current_service_deployment(frame.sd.as_ref().map(|sd| sd.current.to_owned()))
             .service_name("hello-ecs")
@@ -494,6 +581,21 @@ impl Script {
             frame += 1;
         }
         self.frames[frame].sd.iter().map(Sd::build).collect()
+    }
+
+    /// DescribeRules: the production rule forwards by the weights of the last frame up to now
+    /// that set them (all on blue before), the test rule all to green.
+    pub fn rules(&mut self) -> Vec<Rule> {
+        self.rules_calls += 1;
+        let (blue, green) = self.frames[..=self.current]
+            .iter()
+            .rev()
+            .find_map(|f| f.weights)
+            .unwrap_or((1, 0));
+        vec![
+            weighted_rule(RULE_PROD, blue, green),
+            weighted_rule(RULE_TEST, 0, 1),
+        ]
     }
 
     /// ListServiceDeployments: the history, in the order it was given.
@@ -814,6 +916,22 @@ fn service_deployment_rules(script: &Arc<Mutex<Script>>) -> Vec<aws_smithy_mocks
                 .build()
         }),
     );
+    let s = script.clone();
+    rules.push(
+        mock!(aws_sdk_ecs::Client::continue_service_deployment).then_compute_output(move |req| {
+            let arn = req.service_deployment_arn().unwrap_or_default().to_owned();
+            s.lock().unwrap().continues.push((
+                arn.clone(),
+                req.hook_id().unwrap_or_default().to_owned(),
+                req.action()
+                    .map(|a| a.as_str().to_owned())
+                    .unwrap_or_default(),
+            ));
+            ContinueServiceDeploymentOutput::builder()
+                .service_deployment_arn(arn)
+                .build()
+        }),
+    );
     rules
 }
 
@@ -849,7 +967,38 @@ fn elb_rules(script: &Arc<Mutex<Script>>) -> Vec<aws_smithy_mocks::Rule> {
                     )
                     .build()
             });
-    vec![target_health, attributes]
+    let s = script.clone();
+    let rules = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_rules).then_compute_output(
+        move |_| {
+            DescribeRulesOutput::builder()
+                .set_rules(Some(s.lock().unwrap().rules()))
+                .build()
+        },
+    );
+    vec![target_health, attributes, rules]
+}
+
+fn weighted_rule(arn: &str, blue: i32, green: i32) -> Rule {
+    let group = |tg: &str, weight: i32| {
+        TargetGroupTuple::builder()
+            .target_group_arn(tg)
+            .weight(weight)
+            .build()
+    };
+    Rule::builder()
+        .rule_arn(arn)
+        .actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .forward_config(
+                    ForwardActionConfig::builder()
+                        .target_groups(group(TG, blue))
+                        .target_groups(group(TG_GREEN, green))
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
 }
 
 pub static PARTITIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -253,6 +253,7 @@ fn facts(status: &str) -> ServiceDeploymentFacts {
         circuit_breaker: None,
         current_service_deployment: Some("sd/ours".into()),
         primary: Some(("ours".into(), "td:2".into())),
+        stage: StageState::default(),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::rollout::{Diagnostic, Outcome, RolloutEvent};
 use crate::service::DeploymentSnapshot;
 use crate::targets;
 use crate::tasks::{self, StoppedTask, task_deployment};
+use crate::traffic;
 
 /// How long the diagnostics of one poll may take before the watch moves on.
 const DIAGNOSTICS_DEADLINE: Duration = Duration::from_secs(5);
@@ -60,6 +61,7 @@ impl Watcher {
         if outcome.is_some() {
             return false;
         }
+        self.traffic_weights(clients, draft).await;
         if matches!(health, Health::NotWatched) {
             health = self.target_health(clients, service, table, draft).await;
         }
@@ -149,6 +151,37 @@ impl Watcher {
                 report(Diagnostic::TargetHealth, &late(DIAGNOSTICS_DEADLINE), draft);
                 Health::Failed { lasting: false }
             }
+        }
+    }
+
+    /// The weights of the rules ECS rewrites, when the strategy has any, as an event when
+    /// they changed.
+    async fn traffic_weights(&mut self, clients: &Clients, draft: &mut Draft) {
+        let rules = match &self.strategy {
+            Some(strategy) => strategy.rule_arns(),
+            None => return,
+        };
+        if rules.is_empty() {
+            return;
+        }
+        let asked = traffic::rule_weights(&clients.elb, &rules);
+        match tokio::time::timeout(DIAGNOSTICS_DEADLINE, asked).await {
+            Ok(Ok(weights)) => {
+                draft.failing.remove(&Diagnostic::TrafficWeights);
+                if weights != self.last_weights {
+                    draft.changed = true;
+                    draft
+                        .events
+                        .push(RolloutEvent::TrafficWeights(weights.clone()));
+                    draft.commit.weights = Some(weights);
+                }
+            }
+            Ok(Err(err)) => report(Diagnostic::TrafficWeights, &err, draft),
+            Err(_) => report(
+                Diagnostic::TrafficWeights,
+                &late(DIAGNOSTICS_DEADLINE),
+                draft,
+            ),
         }
     }
 

@@ -8,7 +8,7 @@ use super::{Draft, Mode, Watcher};
 use crate::Clients;
 use crate::error::{Error, Result};
 use crate::rollout::judge::{RollbackFacts, ServiceDeploymentFacts};
-use crate::rollout::{JudgedBy, RolloutEvent};
+use crate::rollout::{JudgedBy, RolloutEvent, StageState};
 use crate::service::{DeploymentSnapshot, describe_service_intercepted};
 use crate::service_deployment;
 
@@ -130,6 +130,7 @@ impl Watcher {
                 .iter()
                 .find(|d| d.status == "PRIMARY")
                 .map(|d| (d.id.clone(), d.task_definition.clone())),
+            stage: StageState::of(&sd),
         })
     }
 
