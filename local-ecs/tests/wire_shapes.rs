@@ -16,12 +16,14 @@ mod models;
 mod recorder;
 #[path = "wire_shapes/scenario.rs"]
 mod scenario;
+#[path = "wire_shapes/served.rs"]
+mod served;
 #[path = "wire_shapes/wire.rs"]
 mod wire;
 #[path = "wire_shapes/xml.rs"]
 mod xml;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use check::{Exchange, Findings, Model, Protocol};
@@ -76,6 +78,7 @@ async fn every_answer_of_a_rollout_matches_the_aws_models() {
 
     let stack = scenario::rollout(&env).await;
     scenario::reads(&env, &stack).await;
+    scenario::changes(&env, &stack).await;
     scenario::raw_cloudwatch(&env, proxy.port).await;
     scenario::errors(&env, &stack).await;
     scenario::teardown(&env).await;
@@ -113,6 +116,19 @@ async fn every_answer_of_a_rollout_matches_the_aws_models() {
     ] {
         assert!(everything.contains(state), "no answer carried {state}");
     }
+    let recorded_operations: BTreeSet<(String, String)> = recorded
+        .iter()
+        .map(|ex| (ex.service.clone(), ex.operation.clone()))
+        .collect();
+    let uncalled: Vec<String> = served::operations(&env, models())
+        .await
+        .difference(&recorded_operations)
+        .map(|(service, operation)| format!("{service} {operation}"))
+        .collect();
+    assert!(
+        uncalled.is_empty(),
+        "local-ecs serves operations the suite never calls (call them in wire_shapes/scenario.rs): {uncalled:?}"
+    );
     assert!(
         findings.failures.is_empty(),
         "{} answers differ from the AWS models:\n{}",

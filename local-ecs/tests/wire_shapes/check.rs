@@ -84,6 +84,11 @@ impl Model {
         }
     }
 
+    /// The whole model.
+    pub fn json(&self) -> &Value {
+        &self.json
+    }
+
     fn shape(&self, name: &str) -> &Value {
         &self.json["shapes"][name]
     }

@@ -111,6 +111,58 @@ pub async fn reads(env: &Env, stack: &Stack) {
     cloudwatch(env).await;
 }
 
+/// The changes the rollout made no call for: a listener rule, a health-check change, a
+/// repository deleted.
+pub async fn changes(env: &Env, stack: &Stack) {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, RuleCondition};
+    env.elb
+        .modify_target_group()
+        .target_group_arn(&stack.target_group_arn)
+        .health_check_interval_seconds(1)
+        .send()
+        .await
+        .expect("ModifyTargetGroup");
+    let listeners = env
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(&stack.load_balancer_arn)
+        .send()
+        .await
+        .expect("DescribeListeners");
+    let listener = listeners.listeners()[0].listener_arn().map(str::to_owned);
+    env.elb
+        .create_rule()
+        .set_listener_arn(listener)
+        .priority(10)
+        .conditions(
+            RuleCondition::builder()
+                .field("path-pattern")
+                .values("/wire/*")
+                .build(),
+        )
+        .actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(&stack.target_group_arn)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateRule");
+    env.ecr
+        .create_repository()
+        .repository_name("scratch")
+        .send()
+        .await
+        .expect("CreateRepository");
+    env.ecr
+        .delete_repository()
+        .repository_name("scratch")
+        .send()
+        .await
+        .expect("DeleteRepository");
+}
+
 async fn ecs_reads(env: &Env) {
     env.ecs.list_clusters().send().await.expect("ListClusters");
     env.ecs
@@ -319,6 +371,24 @@ pub async fn raw_cloudwatch(env: &Env, proxy: u16) {
 /// Calls that must fail: unknown names, an invalid parameter, an unknown target group.
 pub async fn errors(env: &Env, stack: &Stack) {
     let e = &env.ecs;
+    let deployments = e
+        .list_service_deployments()
+        .cluster(NAME)
+        .service(NAME)
+        .send()
+        .await;
+    let done = deployments
+        .expect("ListServiceDeployments")
+        .service_deployments()[0]
+        .service_deployment_arn()
+        .map(str::to_owned);
+    // Only a PENDING or IN_PROGRESS service deployment can be stopped.
+    let stop = e
+        .stop_service_deployment()
+        .set_service_deployment_arn(done)
+        .send()
+        .await;
+    assert!(stop.is_err());
     assert!(
         e.describe_services()
             .cluster("missing")
@@ -402,6 +472,22 @@ pub async fn errors(env: &Env, stack: &Stack) {
 /// Deletes what the rollout made (DRAINING, INACTIVE and deregistered definitions on the
 /// wire too).
 pub async fn teardown(env: &Env) {
+    let running = env
+        .ecs
+        .list_tasks()
+        .cluster(NAME)
+        .send()
+        .await
+        .expect("ListTasks");
+    let task = running.task_arns().first().expect("a running task").clone();
+    env.ecs
+        .stop_task()
+        .cluster(NAME)
+        .task(task)
+        .reason("wire shapes")
+        .send()
+        .await
+        .expect("StopTask");
     env.cw
         .delete_alarms()
         .alarm_names("w-5xx")
