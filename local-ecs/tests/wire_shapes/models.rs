@@ -4,7 +4,6 @@
 //! unchanged, under an exclusive file lock so parallel test processes install it once.
 
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -42,9 +41,8 @@ pub fn ensure_installed() -> PathBuf {
     let venv = target_dir().join("wire-models-venv");
     std::fs::create_dir_all(&venv).expect("create the models' venv directory");
     let lock = std::fs::File::create(venv.with_extension("lock")).expect("the venv lock file");
-    // SAFETY: flock on a file descriptor we own; released when `lock` is dropped.
-    let locked = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(locked, 0, "lock {}", venv.display());
+    // Held until `lock` is dropped at the end of this function.
+    lock.lock().expect("lock the models' venv");
     let stamp = venv.join(STAMP);
     if let Some(data) = data_dir(&venv)
         && std::fs::read_to_string(&stamp).is_ok_and(|s| s == REQUIREMENTS)
