@@ -45,16 +45,7 @@ pub async fn discover_endpoint(clients: &Clients, target: &ServiceRef) -> Result
     };
     let (lb_arn, dns) = load_balancer_of(clients, tg_arn).await?;
     // Every page: a shared load balancer's listener or rule may come after the first.
-    let listeners: Vec<Listener> = clients
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(&lb_arn)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeListeners", e))?;
+    let listeners = listeners_of(clients, &lb_arn).await?;
     if let Some(listener) = listeners
         .iter()
         .find(|l| forwards_to(l.default_actions(), tg_arn))
@@ -68,16 +59,7 @@ pub async fn discover_endpoint(clients: &Clients, target: &ServiceRef) -> Result
         let Some(arn) = listener.listener_arn() else {
             continue;
         };
-        let rules: Vec<Rule> = clients
-            .elb
-            .describe_rules()
-            .listener_arn(arn)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeRules", e))?;
+        let rules = rules_of(clients, arn).await?;
         if let Some(rule) = rules.iter().find(|r| forwards_to(r.actions(), tg_arn)) {
             return Ok(Endpoint {
                 url: listener_url(&dns, listener),
@@ -88,6 +70,70 @@ pub async fn discover_endpoint(clients: &Clients, target: &ServiceRef) -> Result
     Err(Error::NoLoadBalancer(format!(
         "no listener of {lb_arn} forwards to target group {tg_arn}"
     )))
+}
+
+/// Where test traffic reaches the green revision of a blue/green, linear or canary service:
+/// the listener holding the service's `testListenerRule` (`advancedConfiguration`), with the
+/// host name that rule's host-header condition asks for. `None` when the service has no test
+/// listener rule.
+pub async fn discover_test_endpoint(
+    clients: &Clients,
+    target: &ServiceRef,
+) -> Result<Option<Endpoint>> {
+    let service = describe_service(&clients.ecs, target).await?;
+    let Some((tg_arn, rule_arn)) = service.load_balancers().iter().find_map(|lb| {
+        let rule = lb.advanced_configuration()?.test_listener_rule()?;
+        Some((lb.target_group_arn()?, rule))
+    }) else {
+        return Ok(None);
+    };
+    let (lb_arn, dns) = load_balancer_of(clients, tg_arn).await?;
+    for listener in listeners_of(clients, &lb_arn).await? {
+        let Some(arn) = listener.listener_arn() else {
+            continue;
+        };
+        if let Some(rule) = rules_of(clients, arn)
+            .await?
+            .into_iter()
+            .find(|r| r.rule_arn() == Some(rule_arn))
+        {
+            return Ok(Some(Endpoint {
+                url: listener_url(&dns, &listener),
+                host: rule_host(rule.conditions()),
+            }));
+        }
+    }
+    Err(Error::NoLoadBalancer(format!(
+        "the test listener rule {rule_arn} of service {target} is on no listener of {lb_arn}"
+    )))
+}
+
+/// Every listener of a load balancer (every page: a shared load balancer has many).
+async fn listeners_of(clients: &Clients, lb_arn: &str) -> Result<Vec<Listener>> {
+    clients
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeListeners", e))
+}
+
+/// Every rule of a listener, its default rule included.
+async fn rules_of(clients: &Clients, listener_arn: &str) -> Result<Vec<Rule>> {
+    clients
+        .elb
+        .describe_rules()
+        .listener_arn(listener_arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| Error::from_sdk("elasticloadbalancing:DescribeRules", e))
 }
 
 /// The ARN and DNS name of the load balancer `target_group` is attached to.

@@ -28,7 +28,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use discover::{
-    Endpoint, discover_endpoint, discover_url, forwards_to, listener_url, rule_host,
+    Endpoint, discover_endpoint, discover_test_endpoint, discover_url, forwards_to, listener_url,
+    rule_host,
 };
 pub use expect::Expectation;
 pub use fleet::{Fleet, FleetHealth, FleetSource, ServiceFleet};
