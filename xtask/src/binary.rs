@@ -87,11 +87,6 @@ fn static_target() -> Result<(String, Option<&'static str>)> {
     ))
 }
 
-/// [`build_with_profile`] with the release profile.
-pub fn build(quiet: bool) -> Result<Binary> {
-    build_with_profile(RELEASE_PROFILE, quiet)
-}
-
 /// `cargo build --profile PROFILE -p hello-service` for the static target, with
 /// `HELLO_BUILD_ID` set so the binary's `x-app-version` is exactly the image tag.
 pub fn build_with_profile(profile: &str, quiet: bool) -> Result<Binary> {
