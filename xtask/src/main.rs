@@ -18,6 +18,7 @@ mod local;
 mod local_ecs;
 mod local_guard;
 mod out;
+mod pipeline;
 mod progress;
 mod rollback;
 mod status;
@@ -72,6 +73,10 @@ enum Task {
     /// post_build (after a failed build too, with CODEBUILD_BUILD_SUCCEEDING=0), CodeBuild's
     /// environment; artifacts to target/codebuild/artifacts. With --local, ECR is local-ecs's.
     Codebuild(Box<codebuild::CodebuildArgs>),
+    /// The tutorial's pipeline, rehearsed: source (HEAD, the working tree) → codebuild
+    /// (buildspec.yml) → deploy --image-definitions (verified through the load balancer), each
+    /// stage timed. Use with --local.
+    Pipeline(Box<pipeline::PipelineArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -86,6 +91,7 @@ fn main() -> std::process::ExitCode {
         Task::Bench(args) => bench::run(args),
         Task::Lint(args) => lint::run(args),
         Task::Codebuild(args) => codebuild::run(*args),
+        Task::Pipeline(args) => pipeline::run(*args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -35,6 +35,7 @@ pub fn environment(
     settings: &Settings,
     overrides: &[String],
     source: &Path,
+    say: &dyn Fn(&str),
 ) -> Result<Environment> {
     let overrides = overrides
         .iter()
@@ -71,7 +72,7 @@ pub fn environment(
     }
     if let Some(state_dir) = &settings.local {
         vars.retain(|(key, _)| !matches!(key.as_str(), "AWS_PROFILE" | "AWS_SESSION_TOKEN"));
-        vars.extend(local_vars(state_dir, settings, &region)?);
+        vars.extend(local_vars(state_dir, settings, &region, say)?);
         if std::env::var_os(binary::PROFILE_ENV).is_none() {
             // As `cargo xtask deploy --local` builds: the fast profile.
             vars.push((binary::PROFILE_ENV.to_owned(), binary::LOCAL_PROFILE.to_owned()));
@@ -86,9 +87,13 @@ pub fn environment(
 
 /// local-ecs (started when it is not running): its endpoint, key and ECR repository, which
 /// stands in for the prerequisites stack's and is created when missing.
-fn local_vars(state_dir: &Path, settings: &Settings, region: &str) -> Result<Vec<(String, String)>> {
-    let say = |line: &str| crate::out::outln!("{line}");
-    let local = crate::local_ecs::ensure_running(state_dir, &say)?;
+fn local_vars(
+    state_dir: &Path,
+    settings: &Settings,
+    region: &str,
+    say: &dyn Fn(&str),
+) -> Result<Vec<(String, String)>> {
+    let local = crate::local_ecs::ensure_running(state_dir, say)?;
     let credentials = crate::connect::local_credentials(state_dir)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let clients = runtime.block_on(crate::connect::local_clients(state_dir, &local, settings))?;
@@ -132,7 +137,7 @@ mod tests {
         .unwrap();
         let settings = TargetArgs::default().resolve().unwrap();
         let root = crate::util::project_root();
-        let env = environment(&spec, &settings, &["MINE=flag".into()], &root).unwrap();
+        let env = environment(&spec, &settings, &["MINE=flag".into()], &root, &|_| {}).unwrap();
         let get = |key: &str| {
             env.vars
                 .iter()

@@ -46,12 +46,13 @@ pub struct Built {
 
 /// `cargo xtask codebuild`.
 pub fn run(args: CodebuildArgs) -> Result<()> {
-    build(&args).map(|_| ())
+    build(&args, &|line| outln!("{line}")).map(|_| ())
 }
 
 /// Runs the build; an error when a phase or the artifact upload failed (exit 1), or the
 /// buildspec or a flag is wrong (exit 2).
-pub fn build(args: &CodebuildArgs) -> Result<Built> {
+/// Every line of its log goes to `say`.
+pub fn build(args: &CodebuildArgs, say: &dyn Fn(&str)) -> Result<Built> {
     let settings = args.target.resolve()?;
     let path = args
         .buildspec
@@ -66,19 +67,19 @@ pub fn build(args: &CodebuildArgs) -> Result<Built> {
         .clone()
         .unwrap_or_else(|| project_root().join("target").join("codebuild").join("artifacts"));
     let source = project_root();
-    let environment = env::environment(&spec, &settings, &args.env, &source)?;
+    let environment = env::environment(&spec, &settings, &args.env, &source, say)?;
     // A file left by an earlier build must not pass for this build's artifact.
     for file in &spec.artifact_files {
         let _ = std::fs::remove_file(out_dir.join(file));
     }
-    outln!(
+    say(&format!(
         "codebuild: {} in {} (build {})",
         path.display(),
         source.display(),
         environment.build_id
-    );
+    ));
     let mut session = shell::Session::start(spec.shell, &source, &environment.vars)?;
-    let outcomes = phases::run_phases(&spec, &mut session, &mut show)?;
+    let outcomes = phases::run_phases(&spec, &mut session, &mut |event| show(event, say))?;
     drop(session);
     // CodeBuild uploads a failed build's artifacts too, but CodePipeline passes none of a
     // failed build on: the output directory keeps nothing of it.
@@ -89,8 +90,8 @@ pub fn build(args: &CodebuildArgs) -> Result<Built> {
         ))
         .into());
     }
-    upload_artifacts(&spec.artifact_files, &source, &out_dir)?;
-    outln!("codebuild: SUCCEEDED; artifacts in {}", out_dir.display());
+    upload_artifacts(&spec.artifact_files, &source, &out_dir, say)?;
+    say(&format!("codebuild: SUCCEEDED; artifacts in {}", out_dir.display()));
     Ok(Built {
         phases: outcomes,
         artifacts: out_dir,
@@ -98,15 +99,15 @@ pub fn build(args: &CodebuildArgs) -> Result<Built> {
 }
 
 /// Plain lines, whatever stdout is: CodeBuild's log, in short.
-fn show(event: Event) {
+fn show(event: Event, say: &dyn Fn(&str)) {
     match event {
-        Event::PhaseStarted(name) => outln!("codebuild: phase {}", name.to_uppercase()),
+        Event::PhaseStarted(name) => say(&format!("codebuild: phase {}", name.to_uppercase())),
         Event::Command(command) => {
             let first = command.lines().next().unwrap_or_default();
             let more = if command.lines().nth(1).is_some() { " …" } else { "" };
-            outln!("codebuild: running command {first}{more}");
+            say(&format!("codebuild: running command {first}{more}"));
         }
-        Event::Output(line) => outln!("{line}"),
+        Event::Output(line) => say(line),
         Event::PhaseDone(outcome) => {
             let failed = outcome
                 .failed
@@ -116,12 +117,12 @@ fn show(event: Event) {
                     format!(": `{first}` exited with {status}")
                 })
                 .unwrap_or_default();
-            outln!(
+            say(&format!(
                 "codebuild: phase {} {} in {}{failed}",
                 outcome.name.to_uppercase(),
                 outcome.status.as_str(),
                 seconds(outcome.took)
-            );
+            ));
         }
     }
 }
@@ -132,7 +133,7 @@ fn seconds(took: Duration) -> String {
 
 /// Copies `files` (paths relative to the source directory) into `out`, as UPLOAD_ARTIFACTS
 /// does; a missing one fails it, as CodeBuild's "no matching artifact paths found".
-fn upload_artifacts(files: &[String], source: &Path, out: &Path) -> Result<()> {
+fn upload_artifacts(files: &[String], source: &Path, out: &Path, say: &dyn Fn(&str)) -> Result<()> {
     if files.is_empty() {
         return Ok(());
     }
@@ -158,6 +159,6 @@ fn upload_artifacts(files: &[String], source: &Path, out: &Path) -> Result<()> {
         std::fs::copy(&from, &to)
             .with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
     }
-    outln!("codebuild: phase UPLOAD_ARTIFACTS SUCCEEDED: {}", files.join(", "));
+    say(&format!("codebuild: phase UPLOAD_ARTIFACTS SUCCEEDED: {}", files.join(", ")));
     Ok(())
 }
