@@ -103,11 +103,19 @@ pub fn run(args: PipelineArgs) -> Result<()> {
 fn stages(args: &PipelineArgs, say: &dyn Fn(&str), report: &mut Report) -> Result<()> {
     let settings = args.target.resolve()?;
     let clock = Instant::now();
-    report.commit = output(Command::new("git").arg("-C").arg(project_root()).args(["rev-parse", "HEAD"]))
-        .map_err(|e| Failure::usage(format!("the source must be a git work tree: {e:#}")))?
-        .trim()
-        .to_owned();
-    say(&format!("pipeline: source: HEAD {} (the working tree)", report.commit));
+    report.commit = output(
+        Command::new("git")
+            .arg("-C")
+            .arg(project_root())
+            .args(["rev-parse", "HEAD"]),
+    )
+    .map_err(|e| Failure::usage(format!("the source must be a git work tree: {e:#}")))?
+    .trim()
+    .to_owned();
+    say(&format!(
+        "pipeline: source: HEAD {} (the working tree)",
+        report.commit
+    ));
     timed(report, "source", clock);
 
     let clock = Instant::now();
@@ -136,7 +144,10 @@ fn stages(args: &PipelineArgs, say: &dyn Fn(&str), report: &mut Report) -> Resul
     timed(report, "deploy", clock);
     let deploy_report = deployed?;
     let code = deploy_report["exit_code"].as_u64().unwrap_or(1);
-    report.outcome = deploy_report["outcome"].as_str().unwrap_or("error").to_owned();
+    report.outcome = deploy_report["outcome"]
+        .as_str()
+        .unwrap_or("error")
+        .to_owned();
     report.deploy = Some(deploy_report);
     if code != 0 {
         return Err(Failure {

@@ -43,9 +43,14 @@ pub fn environment(
         .collect::<Result<Vec<_>, _>>()?;
     let mut vars: Vec<(String, String)> = std::env::vars().collect();
     vars.extend(spec.variables.iter().cloned());
-    let commit = output(Command::new("git").arg("-C").arg(source).args(["rev-parse", "HEAD"]))
-        .map(|sha| sha.trim().to_owned())
-        .map_err(|e| Failure::usage(format!("the source must be a git work tree: {e:#}")))?;
+    let commit = output(
+        Command::new("git")
+            .arg("-C")
+            .arg(source)
+            .args(["rev-parse", "HEAD"]),
+    )
+    .map(|sha| sha.trim().to_owned())
+    .map_err(|e| Failure::usage(format!("the source must be a git work tree: {e:#}")))?;
     let region = settings
         .region
         .clone()
@@ -75,7 +80,10 @@ pub fn environment(
         vars.extend(local_vars(state_dir, settings, &region, say)?);
         if std::env::var_os(binary::PROFILE_ENV).is_none() {
             // As `cargo xtask deploy --local` builds: the fast profile.
-            vars.push((binary::PROFILE_ENV.to_owned(), binary::LOCAL_PROFILE.to_owned()));
+            vars.push((
+                binary::PROFILE_ENV.to_owned(),
+                binary::LOCAL_PROFILE.to_owned(),
+            ));
         }
     }
     vars.extend(overrides);
@@ -103,7 +111,10 @@ fn local_vars(
         ("AWS_ENDPOINT_URL".into(), local.endpoint.clone()),
         ("AWS_REGION".into(), region.to_owned()),
         ("AWS_DEFAULT_REGION".into(), region.to_owned()),
-        ("AWS_ACCESS_KEY_ID".into(), credentials.access_key_id.clone()),
+        (
+            "AWS_ACCESS_KEY_ID".into(),
+            credentials.access_key_id.clone(),
+        ),
         (
             "AWS_SECRET_ACCESS_KEY".into(),
             credentials.secret_access_key.expose().to_owned(),
@@ -147,7 +158,10 @@ mod tests {
         assert_eq!(get("MINE"), Some("flag"));
         assert_eq!(get("OTHER"), Some("kept"));
         assert_eq!(get("CODEBUILD_SRC_DIR"), Some(root.to_str().unwrap()));
-        assert_eq!(get("CODEBUILD_RESOLVED_SOURCE_VERSION").map(str::len), Some(40));
+        assert_eq!(
+            get("CODEBUILD_RESOLVED_SOURCE_VERSION").map(str::len),
+            Some(40)
+        );
         assert_eq!(get("CODEBUILD_BUILD_ID"), Some(env.build_id.as_str()));
         assert!(get("AWS_DEFAULT_REGION").is_some_and(|r| !r.is_empty()));
         assert_eq!(env.vars.iter().filter(|(k, _)| k == "MINE").count(), 1);

@@ -60,12 +60,14 @@ pub fn build(args: &CodebuildArgs, say: &dyn Fn(&str)) -> Result<Built> {
         .unwrap_or_else(|| project_root().join("buildspec.yml"));
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-    let spec = spec::parse(&text)
-        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| project_root().join("target").join("codebuild").join("artifacts"));
+    let spec =
+        spec::parse(&text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        project_root()
+            .join("target")
+            .join("codebuild")
+            .join("artifacts")
+    });
     let source = project_root();
     let environment = env::environment(&spec, &settings, &args.env, &source, say)?;
     // A file left by an earlier build must not pass for this build's artifact.
@@ -91,7 +93,10 @@ pub fn build(args: &CodebuildArgs, say: &dyn Fn(&str)) -> Result<Built> {
         .into());
     }
     upload_artifacts(&spec.artifact_files, &source, &out_dir, say)?;
-    say(&format!("codebuild: SUCCEEDED; artifacts in {}", out_dir.display()));
+    say(&format!(
+        "codebuild: SUCCEEDED; artifacts in {}",
+        out_dir.display()
+    ));
     Ok(Built {
         phases: outcomes,
         artifacts: out_dir,
@@ -104,7 +109,11 @@ fn show(event: Event, say: &dyn Fn(&str)) {
         Event::PhaseStarted(name) => say(&format!("codebuild: phase {}", name.to_uppercase())),
         Event::Command(command) => {
             let first = command.lines().next().unwrap_or_default();
-            let more = if command.lines().nth(1).is_some() { " …" } else { "" };
+            let more = if command.lines().nth(1).is_some() {
+                " …"
+            } else {
+                ""
+            };
             say(&format!("codebuild: running command {first}{more}"));
         }
         Event::Output(line) => say(line),
@@ -159,6 +168,9 @@ fn upload_artifacts(files: &[String], source: &Path, out: &Path, say: &dyn Fn(&s
         std::fs::copy(&from, &to)
             .with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
     }
-    say(&format!("codebuild: phase UPLOAD_ARTIFACTS SUCCEEDED: {}", files.join(", ")));
+    say(&format!(
+        "codebuild: phase UPLOAD_ARTIFACTS SUCCEEDED: {}",
+        files.join(", ")
+    ));
     Ok(())
 }

@@ -161,7 +161,11 @@ mod tests {
         use Status::*;
         assert_eq!(
             phases,
-            [("pre_build", Succeeded), ("build", Failed), ("post_build", Succeeded)]
+            [
+                ("pre_build", Succeeded),
+                ("build", Failed),
+                ("post_build", Succeeded)
+            ]
         );
         assert_eq!(lines, ["build 1", "finally abc", "post 0 abc"]);
     }
@@ -174,7 +178,11 @@ mod tests {
         use Status::*;
         assert_eq!(
             phases,
-            [("pre_build", Failed), ("build", Skipped), ("post_build", Skipped)]
+            [
+                ("pre_build", Failed),
+                ("build", Skipped),
+                ("post_build", Skipped)
+            ]
         );
         assert!(lines.is_empty(), "{lines:?}");
     }

@@ -41,7 +41,9 @@ pub struct Session {
 impl Session {
     /// Starts the session in `cwd` with exactly `env` as its environment.
     pub fn start(shell: Shell, cwd: &Path, env: &[(String, String)]) -> Result<Session> {
-        let dir = tempfile::Builder::new().prefix("xtask-codebuild-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("xtask-codebuild-")
+            .tempdir()?;
         let mut command = Command::new("bash");
         if shell == Shell::Sh {
             // sh on CodeBuild's images is a POSIX shell: bash in POSIX mode stands in.
@@ -150,7 +152,10 @@ mod tests {
         let mut s = session();
         assert_eq!(run(&mut s, "PLAIN=one; export EXPORTED=two").0, 0);
         assert_eq!(run(&mut s, "mkdir -p cb-test-dir && cd cb-test-dir").0, 0);
-        let (status, lines) = run(&mut s, "echo \"$PLAIN $EXPORTED $(basename \"$PWD\")\"; bash -c 'echo ${EXPORTED:-unset}'");
+        let (status, lines) = run(
+            &mut s,
+            "echo \"$PLAIN $EXPORTED $(basename \"$PWD\")\"; bash -c 'echo ${EXPORTED:-unset}'",
+        );
         assert_eq!(status, 0);
         assert_eq!(lines, ["one two cb-test-dir", "two"]);
     }

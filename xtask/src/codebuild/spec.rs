@@ -170,7 +170,10 @@ mod tests {
     fn what_codebuild_refuses_is_named() {
         for (text, says) in [
             ("version: 0.1\n", "version"),
-            ("version: 0.2\nphases:\n  deploy:\n    commands: [x]\n", "phases.deploy"),
+            (
+                "version: 0.2\nphases:\n  deploy:\n    commands: [x]\n",
+                "phases.deploy",
+            ),
             ("version: 0.2\nenv:\n  shell: zsh\n", "zsh"),
             (
                 "version: 0.2\nphases:\n  build:\n    on-failure: RETRY-9\n",
@@ -185,8 +188,8 @@ mod tests {
 
     #[test]
     fn the_repository_buildspec_parses() {
-        let text = std::fs::read_to_string(crate::util::project_root().join("buildspec.yml"))
-            .unwrap();
+        let text =
+            std::fs::read_to_string(crate::util::project_root().join("buildspec.yml")).unwrap();
         let spec = parse(&text).unwrap();
         assert_eq!(spec.shell, Shell::Bash);
         assert!(spec.phases.contains_key("build"));

@@ -101,10 +101,9 @@ impl<'a> Deploy<'a> {
         } else {
             ContainerChanges::from_image_definitions(&self.image_definitions)
         };
-        let changes = self.env.iter().fold(
-            images,
-            |changes, (key, value)| changes.env(container, key, value),
-        );
+        let changes = self.env.iter().fold(images, |changes, (key, value)| {
+            changes.env(container, key, value)
+        });
         DeployRequest {
             service: self.target.clone(),
             changes,
