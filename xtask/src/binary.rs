@@ -154,8 +154,15 @@ pub fn source_date() -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(epoch).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Where the source lives, for the image's `org.opencontainers.image.source` label.
+/// Where the source lives, for the image's `org.opencontainers.image.source` label:
+/// `SOURCE_URL` (the CodeBuild project sets it; its source has no git remote), else the
+/// git remote.
 pub fn source_url() -> String {
+    if let Ok(url) = std::env::var("SOURCE_URL")
+        && !url.trim().is_empty()
+    {
+        return without_userinfo(url.trim());
+    }
     output(
         Command::new("git")
             .arg("-C")

@@ -151,7 +151,9 @@ mod tests {
     fn variables_and_the_directory_carry_across_commands() {
         let mut s = session();
         assert_eq!(run(&mut s, "PLAIN=one; export EXPORTED=two").0, 0);
-        assert_eq!(run(&mut s, "mkdir -p cb-test-dir && cd cb-test-dir").0, 0);
+        let into =
+            "mkdir -p \"${__CB_STATE%/*}/cb-test-dir\" && cd \"${__CB_STATE%/*}/cb-test-dir\"";
+        assert_eq!(run(&mut s, into).0, 0);
         let (status, lines) = run(
             &mut s,
             "echo \"$PLAIN $EXPORTED $(basename \"$PWD\")\"; bash -c 'echo ${EXPORTED:-unset}'",
