@@ -676,3 +676,82 @@ fn the_binary_path_is_the_same_everywhere() {
     }
     assert!(checked > 0, "no container definitions in infra/");
 }
+
+/// The pipeline builds what the deploy runs: buildspec.yml's image takes deploy.toml's port,
+/// is pushed to the repository the CodeBuild project names (infra's, deploy.toml's), with the
+/// workspace's Rust; and the project needs no privileged mode (no Docker daemon).
+#[test]
+fn the_pipeline_builds_the_port_and_repository_deploy_toml_names() {
+    let deploy = deploy_toml();
+    let spec: Value =
+        serde_norway::from_str(&read("buildspec.yml")).expect("buildspec.yml is YAML");
+    let vars = &spec["env"]["variables"];
+    assert_eq!(
+        vars["CONTAINER_PORT"].as_str(),
+        Some(deploy.container_port.to_string().as_str()),
+        "buildspec.yml CONTAINER_PORT differs from deploy.toml `container_port`"
+    );
+    let workspace: toml::Table = read("Cargo.toml").parse().expect("Cargo.toml is TOML");
+    let rust = workspace["workspace"]["package"]["rust-version"].as_str();
+    assert_eq!(
+        vars["RUST_VERSION"].as_str(),
+        rust,
+        "buildspec.yml RUST_VERSION differs from the workspace's rust-version"
+    );
+    let mut commands = Vec::new();
+    find_key(&spec, "commands", "", &mut commands);
+    let images: Vec<&str> = commands
+        .iter()
+        .flat_map(|(_, list)| list.as_sequence().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .filter(|c| c.contains("cargo xtask image") && c.contains("--push"))
+        .collect();
+    assert_eq!(images.len(), 1, "one command builds and pushes the image");
+    assert!(
+        images[0].contains("--port \"$CONTAINER_PORT\"")
+            && images[0].contains("--push \"$REPOSITORY_URI:$IMAGE_TAG\""),
+        "the image must take $CONTAINER_PORT and go to $REPOSITORY_URI: {}",
+        images[0]
+    );
+
+    let infra = Infra::load();
+    let projects: Vec<_> = infra.resources("AWS::CodeBuild::Project").collect();
+    assert_eq!(
+        projects.len(),
+        1,
+        "infra/ must define one CodeBuild project"
+    );
+    let (t, name, props) = &projects[0];
+    let environment = &props["Environment"];
+    assert_ne!(
+        environment.get("PrivilegedMode").and_then(Value::as_bool),
+        Some(true),
+        "{}: {name} builds without Docker: no privileged mode",
+        t.file
+    );
+    let uri = environment["EnvironmentVariables"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|v| v["Name"].as_str() == Some("REPOSITORY_URI"))
+        .unwrap_or_else(|| panic!("{}: {name} sets no REPOSITORY_URI", t.file));
+    // REPOSITORY_URI is an import of a repository's RepositoryUri: that repository's name.
+    let import = uri["Value"]
+        .get("Fn::ImportValue")
+        .unwrap_or_else(|| panic!("{}: REPOSITORY_URI is not imported", t.file));
+    let export = infra.resolve_sub(t, import).expect("the import's name");
+    let (i, value) = infra.exports.get(&export).expect("the import is exported");
+    let exporter = &infra.templates[*i];
+    let attribute = value["Fn::GetAtt"].as_str().unwrap_or_default();
+    let (resource, attr) = attribute.split_once('.').unwrap_or_default();
+    assert_eq!(attr, "RepositoryUri", "{export} is not a repository's URI");
+    let repository = &exporter.doc["Resources"][resource];
+    let repository_name = infra
+        .resource_name(exporter, resource, repository, "Ref")
+        .expect("the repository's name");
+    assert_eq!(
+        repository_name, deploy.repository,
+        "the pipeline pushes to {repository_name}, deploy.toml deploys from {}",
+        deploy.repository
+    );
+}

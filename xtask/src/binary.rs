@@ -87,11 +87,6 @@ fn static_target() -> Result<(String, Option<&'static str>)> {
     ))
 }
 
-/// [`build_with_profile`] with the release profile.
-pub fn build(quiet: bool) -> Result<Binary> {
-    build_with_profile(RELEASE_PROFILE, quiet)
-}
-
 /// `cargo build --profile PROFILE -p hello-service` for the static target, with
 /// `HELLO_BUILD_ID` set so the binary's `x-app-version` is exactly the image tag.
 pub fn build_with_profile(profile: &str, quiet: bool) -> Result<Binary> {
@@ -159,8 +154,15 @@ pub fn source_date() -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(epoch).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Where the source lives, for the image's `org.opencontainers.image.source` label.
+/// Where the source lives, for the image's `org.opencontainers.image.source` label:
+/// `SOURCE_URL` (the CodeBuild project sets it; its source has no git remote), else the
+/// git remote.
 pub fn source_url() -> String {
+    if let Ok(url) = std::env::var("SOURCE_URL")
+        && !url.trim().is_empty()
+    {
+        return without_userinfo(url.trim());
+    }
     output(
         Command::new("git")
             .arg("-C")

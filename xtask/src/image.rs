@@ -8,6 +8,7 @@ use base64::Engine;
 use clap::Args;
 use deploy_sdk::image::{ImageSpec, OciImage, RegistryLogin};
 use deploy_sdk::registry::ImageRef;
+use deploy_sdk::{AwsOptions, Clients, ecr};
 
 use crate::binary::{self, Binary};
 use crate::failure::Failure;
@@ -51,6 +52,21 @@ pub struct ImageArgs {
     /// Port the image exposes.
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Log in to the --push registry through ECR (GetAuthorizationToken with the standard AWS
+    /// setup: AWS_REGION, AWS_ENDPOINT_URL, the credential chain), as CodeBuild does without
+    /// Docker, instead of REGISTRY_USERNAME / the Docker config.
+    #[arg(long, requires = "push")]
+    ecr: bool,
+    /// With --ecr: when the --push tag is already in the repository (tags are immutable),
+    /// build and push nothing and say so.
+    #[arg(long, requires = "ecr")]
+    skip_existing: bool,
+    /// Also tag the pushed image with this (repeatable), e.g. `latest`.
+    #[arg(long = "also-tag", value_name = "TAG", requires = "push")]
+    also_tag: Vec<String>,
+    /// The cargo profile to build hello-service with (`local-deploy` for a fast local build).
+    #[arg(long, env = "DEPLOY_BUILD_PROFILE", default_value = binary::RELEASE_PROFILE)]
+    profile: String,
 }
 
 /// `cargo xtask image`.
@@ -61,7 +77,24 @@ pub fn run(args: ImageArgs) -> Result<()> {
         .map(ImageRef::parse)
         .transpose()
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let binary = binary::build(false)?;
+    let profile = binary::deploy_profile(false, Some(&args.profile))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let ecr = match (&target, args.ecr) {
+        (Some(target), true) => Some(runtime.block_on(ecr_login(target))?),
+        _ => None,
+    };
+    if let (Some(target), Some((clients, _)), true) = (&target, &ecr, args.skip_existing) {
+        let tag = target.tag.clone().unwrap_or_else(binary::build_id);
+        if let Some(digest) = runtime.block_on(tag_digest(clients, target, &tag))? {
+            outln!(
+                "{}:{tag} is already in ECR ({digest}): not rebuilt (tags are immutable)",
+                target.repository_uri()
+            );
+            return Ok(());
+        }
+    }
+    let binary = binary::build_with_profile(&profile, false)?;
     let image = hello_image(&binary, args.port)?;
     outln!(
         "image {} ({} bytes, build {})",
@@ -82,23 +115,55 @@ pub fn run(args: ImageArgs) -> Result<()> {
             .tag
             .clone()
             .unwrap_or_else(|| binary.build_id.clone());
-        let login = registry_login(&target.registry)?;
-        let runtime = tokio::runtime::Runtime::new()?;
+        let login = match ecr {
+            Some((_, login)) => Some(login),
+            None => registry_login(&target.registry)?,
+        };
+        let mut tags = vec![tag];
+        tags.extend(args.also_tag.iter().cloned());
         let report = runtime.block_on(deploy_sdk::image::push(
             &image,
             &target,
-            std::slice::from_ref(&tag),
+            &tags,
             login.as_ref(),
         ))?;
         outln!(
-            "pushed {} as :{tag} ({} blobs uploaded, {} bytes; {} already there)",
+            "pushed {} as :{} ({} blobs uploaded, {} bytes; {} already there)",
             report.pinned,
+            tags.join(", :"),
             report.uploaded_blobs,
             report.uploaded_bytes,
             report.skipped_blobs
         );
     }
     Ok(())
+}
+
+/// ECR's login for the registry `target` names (the standard AWS setup; `AWS_ENDPOINT_URL`
+/// points it at local-ecs), with the clients to ask ECR more.
+async fn ecr_login(target: &ImageRef) -> Result<(Clients, RegistryLogin)> {
+    let clients = Clients::load(&AwsOptions {
+        endpoint_url: std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|url| !url.is_empty()),
+        ..AwsOptions::default()
+    })
+    .await;
+    let auth = ecr::registry_auth(&clients.ecr).await?;
+    if auth.registry != target.registry {
+        return Err(Failure::usage(format!(
+            "ECR's registry is {}, but --push names {}",
+            auth.registry, target.registry
+        ))
+        .into());
+    }
+    Ok((clients, auth.login))
+}
+
+/// The digest `tag` holds in the repository, if any (`DescribeImages`).
+async fn tag_digest(clients: &Clients, target: &ImageRef, tag: &str) -> Result<Option<String>> {
+    let selector = ecr::ImageSelector::Tag(tag.to_owned());
+    Ok(ecr::image_digest(&clients.ecr, &target.repository, &selector).await?)
 }
 
 /// Credentials for `registry`: env first, then `~/.docker/config.json` `auths`.

@@ -5,6 +5,7 @@ mod bench;
 mod bench_deploy;
 mod binary;
 mod bootstrap;
+mod codebuild;
 mod config;
 mod connect;
 mod deploy;
@@ -17,6 +18,7 @@ mod local;
 mod local_ecs;
 mod local_guard;
 mod out;
+mod pipeline;
 mod progress;
 mod rollback;
 mod status;
@@ -67,6 +69,14 @@ enum Task {
     /// parse, a checkov skip without a reason, a hadolint finding) prints the findings and
     /// exits non-zero. Needs python3 and, the first time, access to PyPI.
     Lint(lint::LintArgs),
+    /// Run buildspec.yml as CodeBuild does: one shell session, phases install, pre_build, build,
+    /// post_build (after a failed build too, with CODEBUILD_BUILD_SUCCEEDING=0), CodeBuild's
+    /// environment; artifacts to target/codebuild/artifacts. With --local, ECR is local-ecs's.
+    Codebuild(Box<codebuild::CodebuildArgs>),
+    /// The tutorial's pipeline, rehearsed: source (HEAD, the working tree) → codebuild
+    /// (buildspec.yml) → deploy --image-definitions (verified through the load balancer), each
+    /// stage timed. Use with --local.
+    Pipeline(Box<pipeline::PipelineArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,6 +90,8 @@ fn main() -> std::process::ExitCode {
         Task::Local(args) => local::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Lint(args) => lint::run(args),
+        Task::Codebuild(args) => codebuild::run(*args),
+        Task::Pipeline(args) => pipeline::run(*args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -27,6 +27,11 @@ pub struct DeployArgs {
     /// Deploy this image instead of building one (skips build, image and push).
     #[arg(long, value_name = "URI")]
     pub image: Option<String>,
+    /// Deploy CodePipeline's imagedefinitions.json (a JSON array of {"name", "imageUri"}, at
+    /// most 100 KB) as its ECS deploy action does: each named container's image swapped in a
+    /// clone of the current task definition; skips build, image and push.
+    #[arg(long, value_name = "FILE", conflicts_with = "image")]
+    pub image_definitions: Option<std::path::PathBuf>,
     /// Set a container variable in the new revision (repeatable), e.g. --env GREETING=hi.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

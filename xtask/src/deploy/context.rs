@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use deploy_sdk::Clients;
 use deploy_sdk::deploy::{DeployRequest, Deployer};
+use deploy_sdk::imagedefs::ImageDefinition;
 use deploy_sdk::rollout::{CallBudget, WatchOptions};
 use deploy_sdk::service::{ServiceRef, UpdateOptions};
 use deploy_sdk::taskdef::ContainerChanges;
@@ -31,6 +32,8 @@ pub struct Deploy<'a> {
     pub budget: CallBudget,
     /// Where verification asks, when the preflight found it (an existing service).
     pub endpoint: Option<Endpoint>,
+    /// `--image-definitions`: the images to swap in, per container (empty without the flag).
+    pub image_definitions: Vec<ImageDefinition>,
 }
 
 /// The image the new revision runs.
@@ -61,6 +64,7 @@ impl<'a> Deploy<'a> {
             target: settings.service_ref(),
             budget: CallBudget::new(),
             endpoint: None,
+            image_definitions: Vec::new(),
         }
     }
 
@@ -88,14 +92,18 @@ impl<'a> Deploy<'a> {
         });
     }
 
-    /// The deploy-sdk request: `image` and the `--env` assignments for the container, with
-    /// the update flags.
+    /// The deploy-sdk request: `image` (or, with `--image-definitions`, the file's images)
+    /// and the `--env` assignments for the container, with the update flags.
     pub fn request(&self, image: &str) -> DeployRequest {
         let container = &self.settings.container;
-        let changes = self.env.iter().fold(
-            ContainerChanges::default().image(container, image),
-            |changes, (key, value)| changes.env(container, key, value),
-        );
+        let images = if self.image_definitions.is_empty() {
+            ContainerChanges::default().image(container, image)
+        } else {
+            ContainerChanges::from_image_definitions(&self.image_definitions)
+        };
+        let changes = self.env.iter().fold(images, |changes, (key, value)| {
+            changes.env(container, key, value)
+        });
         DeployRequest {
             service: self.target.clone(),
             changes,

@@ -5,6 +5,7 @@
 mod args;
 mod context;
 mod docker;
+mod image_definitions;
 mod native;
 mod plan;
 mod report;
@@ -76,19 +77,30 @@ async fn pipeline(
     // Bad flags fail before anything starts.
     let env = parse_env(&args.env)?;
     let given_image = parse_image(args.image.as_deref())?;
-    if args.builder == Builder::Docker && given_image.is_none() {
+    let definitions = match &args.image_definitions {
+        Some(path) => Some(image_definitions::read(path)?),
+        None => None,
+    };
+    if args.builder == Builder::Docker && given_image.is_none() && definitions.is_none() {
         docker::require_docker()?;
     }
     let clients = connect(settings, &|line| progress.line(line)).await?;
     // --local: one deploy of the service at a time; held to the end (verify, rollback).
     let _deploy_lock = crate::local_guard::lock_deploy(settings, &|l| progress.line(l)).await?;
     let mut deploy = Deploy::new(args, settings, progress, report, env, clients);
+    deploy.image_definitions = definitions.clone().unwrap_or_default();
 
     let found = deploy.preflight().await?;
-    let image = match given_image {
-        Some(image) => deploy.given_image(&image),
-        None if args.builder == Builder::Docker => deploy.docker_build_push().await?,
-        None => deploy.build_image_push().await?,
+    let image = match (given_image, definitions) {
+        (_, Some(definitions)) => {
+            if let plan::Found::Missing(_) = &found {
+                image_definitions::check_for_new_service(&definitions, &settings.container)?;
+            }
+            deploy.image_from_definitions(&definitions)
+        }
+        (Some(image), None) => deploy.given_image(&image),
+        (None, None) if args.builder == Builder::Docker => deploy.docker_build_push().await?,
+        (None, None) => deploy.build_image_push().await?,
     };
     if args.dry_run {
         return deploy.dry_run(found, &image);
