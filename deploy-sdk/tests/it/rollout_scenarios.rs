@@ -2,10 +2,9 @@
 //! `scenario/`): what the watcher makes of the deployments table, events, target health and
 //! stopped tasks.
 
-mod scenario;
-
 use std::time::Duration;
 
+use crate::scenario::*;
 use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
 use aws_sdk_ecs::types::error::ClusterNotFoundException;
 use aws_sdk_ecs::types::{Failure, TaskStopCode};
@@ -18,7 +17,6 @@ use deploy_sdk::service::ServiceRef;
 use deploy_sdk::taskdef::ContainerChanges;
 use deploy_sdk::{Clients, Error};
 use futures::StreamExt;
-use scenario::*;
 
 // ---------- the scenarios ----------
 

@@ -2,15 +2,13 @@
 //! and traffic weights; never called done before its bake; its timeout includes bakes and
 //! hook timeouts; a paused deployment answered with ContinueServiceDeployment.
 
-mod scenario;
-
 use std::time::{Duration, Instant};
 
+use crate::scenario::*;
 use deploy_sdk::rollout::{Outcome, RolloutEvent, StageState, WatchOptions};
 use deploy_sdk::service::StartedDeployment;
 use deploy_sdk::service_deployment::{HookAnswer, continue_deployment};
 use deploy_sdk::traffic::RuleWeights;
-use scenario::*;
 
 fn ours_via_api() -> StartedDeployment {
     let mut started = started(false);

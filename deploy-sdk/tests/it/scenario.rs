@@ -1,4 +1,3 @@
-#![allow(dead_code, unused_imports)]
 //! The harness of the scenario tests: rollouts scripted frame by frame behind `aws-smithy-mocks`: each DescribeServices call
 //! serves the next frame of the service (deployments, events, tasks, target health), so the
 //! watcher sees a rollout unfold exactly as ECS reports one. The watch polls every few

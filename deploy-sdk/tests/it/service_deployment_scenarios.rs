@@ -1,12 +1,10 @@
 //! Issue 11, points 1 and 2: judging from the ServiceDeployment API where the endpoint has it
 //! (the table where not, saying why), deployment alarms, and another client's UpdateService.
 
-mod scenario;
-
+use crate::scenario::*;
 use deploy_sdk::Error;
 use deploy_sdk::rollout::{JudgedBy, Outcome, RolloutEvent};
 use deploy_sdk::service::StartedDeployment;
-use scenario::*;
 
 fn ours_via_api() -> StartedDeployment {
     let mut started = started(false);

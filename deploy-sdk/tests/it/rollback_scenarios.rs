@@ -2,13 +2,11 @@
 //! and, where the ServiceDeployment API exists and ours is still in progress, asks ECS to roll
 //! it back (`StopServiceDeployment` ROLLBACK).
 
-mod scenario;
-
+use crate::scenario::*;
 use deploy_sdk::Error;
 use deploy_sdk::deploy::Deployer;
 use deploy_sdk::rollout::Outcome;
 use deploy_sdk::service::StartedDeployment;
-use scenario::*;
 
 fn ours_via_api() -> StartedDeployment {
     let mut started = started(false);
