@@ -153,7 +153,7 @@ impl Env {
     }
 }
 
-/// The hello-service binary, built once per test process with `cargo build -p hello-service`
+/// The hello-service binary, built once per test process with `cargo build --workspace --tests`
 /// (cheap when it is already built); honours CARGO_TARGET_DIR.
 pub fn hello_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
@@ -164,12 +164,15 @@ pub fn hello_binary() -> PathBuf {
                 .expect("workspace root")
                 .to_path_buf();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // The build `cargo test --workspace` already made (hello-service's own tests need
+            // its binary): the same units, so nothing is compiled again. `-p hello-service`
+            // alone would resolve features differently and rebuild its dependencies.
             let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "hello-service"])
+                .args(["build", "--quiet", "--workspace", "--tests"])
                 .current_dir(&workspace)
                 .status()
-                .expect("run cargo build -p hello-service");
-            assert!(status.success(), "cargo build -p hello-service failed");
+                .expect("run cargo build --workspace --tests");
+            assert!(status.success(), "cargo build --workspace --tests failed");
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
                 .map(|p| {
