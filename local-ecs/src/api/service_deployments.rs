@@ -29,7 +29,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 /// `deploymentConfiguration` of a service, as every service answer carries it.
 pub fn deployment_configuration(service: &Service) -> Value {
-    json!({
+    let mut config = json!({
         "deploymentCircuitBreaker": {
             "enable": service.circuit_breaker.enable,
             "rollback": service.circuit_breaker.rollback,
@@ -41,7 +41,11 @@ pub fn deployment_configuration(service: &Service) -> Value {
             "enable": service.alarms.enable,
             "rollback": service.alarms.rollback,
         },
-    })
+    });
+    if let Value::Object(config) = &mut config {
+        super::strategy::render_into(&service.strategy, config);
+    }
+    config
 }
 
 /// Records the service deployment (PENDING) and the revision of deployment `row`, which the
@@ -106,6 +110,7 @@ fn new_record(
         },
         rollback: None,
         final_counts: None,
+        blue_green: None,
     }
 }
 
@@ -249,11 +254,8 @@ fn render_revision(service: &Service, revision: &ServiceRevision) -> Value {
         "serviceArn": service.arn,
         "clusterArn": service.cluster_arn,
         "taskDefinition": revision.task_definition,
-        "loadBalancers": revision.load_balancers.iter().map(|lb| json!({
-            "targetGroupArn": lb.target_group_arn,
-            "containerName": lb.container_name,
-            "containerPort": lb.container_port,
-        })).collect::<Vec<_>>(),
+        "loadBalancers": revision.load_balancers.iter()
+            .map(super::strategy::render_load_balancer).collect::<Vec<_>>(),
         "serviceRegistries": [],
         "containerImages": revision.container_images.iter().map(|c| {
             json!({"containerName": c.container_name, "image": c.image, "imageDigest": c.image_digest})

@@ -117,6 +117,7 @@ fn service(desired: i64, min: i64, max: i64) -> ServiceView {
             target_group_arn: TG.into(),
             container_name: "app".into(),
             container_port: 8080,
+            advanced: None,
         }],
         deployments: vec![
             deployment(NEW, DeploymentStatus::Primary, RolloutState::InProgress),
