@@ -1056,7 +1056,11 @@ fn modify_rule(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
     };
     let mut state = ctx.shared.lock();
     let Some(index) = state.rules.iter().position(|r| r.arn == arn) else {
-        if state.listeners.iter().any(|l| default_rule_arn(&l.arn) == arn) {
+        if state
+            .listeners
+            .iter()
+            .any(|l| default_rule_arn(&l.arn) == arn)
+        {
             return Err(ApiError::new(
                 "OperationNotPermitted",
                 "The default rule cannot be modified with ModifyRule; use ModifyListener to change its actions",
@@ -1117,7 +1121,11 @@ fn modify_listener(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
     }
     let actions = match params.items("DefaultActions") {
         [] => None,
-        given => Some(normalize_actions(&state, &listener.load_balancer_arn, given)?),
+        given => Some(normalize_actions(
+            &state,
+            &listener.load_balancer_arn,
+            given,
+        )?),
     };
     let listener = &mut state.listeners[index];
     if let Some(actions) = actions {

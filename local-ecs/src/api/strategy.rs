@@ -189,10 +189,16 @@ pub fn advanced(state: &State, lb: &Value, tg: &str) -> ApiResult<Option<Advance
     }
     let production = required("productionListenerRule")?;
     let test = v.opt_str("testListenerRule")?.filter(|s| !s.is_empty());
-    for (key, rule) in [("productionListenerRule", Some(production)), ("testListenerRule", test)] {
+    for (key, rule) in [
+        ("productionListenerRule", Some(production)),
+        ("testListenerRule", test),
+    ] {
         let Some(rule) = rule else { continue };
         let actions = state.rule_actions(rule).ok_or_else(|| {
-            invalid(format!("{}: the listener rule {rule} does not exist.", field(key)))
+            invalid(format!(
+                "{}: the listener rule {rule} does not exist.",
+                field(key)
+            ))
         })?;
         if !actions_forward_to(actions, tg) && !actions_forward_to(actions, alternate) {
             return Err(invalid(format!(

@@ -12,11 +12,11 @@ use tokio::sync::Notify;
 use super::deployments::{
     DeploymentAlarms, ServiceDeployment, ServiceLoadBalancer, ServiceRevision,
 };
-use super::strategy::StrategySettings;
 use super::status::{
     ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState,
     ServiceStatus, StopCode, TaskDefinitionStatus, TaskStatus,
 };
+use super::strategy::StrategySettings;
 use crate::{events, ids};
 
 /// How many events a service keeps, as ECS does.

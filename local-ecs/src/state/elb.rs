@@ -238,29 +238,4 @@ impl super::State {
         self.dirty = true;
         true
     }
-
-    /// The weight rule `arn`'s forward action gives each target group.
-    pub fn forward_weights(&self, arn: &str) -> Vec<(String, i64)> {
-        let Some(Value::Array(actions)) = self.rule_actions(arn) else {
-            return Vec::new();
-        };
-        actions
-            .iter()
-            .filter(|a| a.get("Type").and_then(Value::as_str) == Some("forward"))
-            .min_by_key(|a| a.get("Order").and_then(Value::as_i64).unwrap_or(i64::MAX))
-            .and_then(|a| a.pointer("/ForwardConfig/TargetGroups"))
-            .and_then(Value::as_array)
-            .map(|groups| {
-                groups
-                    .iter()
-                    .filter_map(|g| {
-                        Some((
-                            g.get("TargetGroupArn")?.as_str()?.to_owned(),
-                            g.get("Weight").and_then(Value::as_i64).unwrap_or(1),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 }
