@@ -12,6 +12,7 @@ mod common;
 
 use std::time::Duration;
 
+use aws_sdk_ecs::operation::create_service::CreateServiceError;
 use aws_sdk_ecs::types::{
     AdvancedConfiguration, CanaryConfiguration, DeploymentConfiguration, DeploymentLifecycleHook,
     DeploymentLifecycleHookAction, DeploymentLifecycleHookStage,
@@ -432,6 +433,36 @@ async fn blue_green_goes_through_every_stage_and_a_pause_hook_holds_it_on_test_t
             (bg.alternate.clone(), 100)
         ]
     );
+    // The next deployment's green goes to the group without production traffic (the roles
+    // swap), and a hook's ROLLBACK puts test traffic back on blue (v2).
+    let v3 = register(&env, "bg", &image, &[("GREETING", "v3")], None).await;
+    let arn = update(&env, "bg", "bg", &v3).await;
+    let held = wait_stage(&env, &arn, Stage::PostTestTrafficShift).await;
+    assert_eq!(
+        weights(&env, &bg.test_rule).await,
+        [
+            (bg.alternate.clone(), 0),
+            (bg.stack.target_group_arn.clone(), 100)
+        ]
+    );
+    assert_eq!(answered_by(bg.test_port, "v3", 10).await, 10);
+    env.ecs
+        .continue_service_deployment()
+        .service_deployment_arn(&arn)
+        .hook_id(held.lifecycle_hook_details()[0].hook_id().expect("hookId"))
+        .action(DeploymentLifecycleHookAction::Rollback)
+        .send()
+        .await
+        .expect("ContinueServiceDeployment ROLLBACK");
+    let rolled_back = wait_status(&env, &arn, Status::RollbackSuccessful).await;
+    assert!(
+        rolled_back
+            .status_reason()
+            .is_some_and(|r| r.contains("answered ROLLBACK")),
+        "{rolled_back:?}"
+    );
+    assert_eq!(answered_by(bg.test_port, "v2", 10).await, 10);
+    assert_eq!(answered_by(bg.stack.listener_port, "v2", 10).await, 10);
     env.stop().await;
 }
 
@@ -549,5 +580,106 @@ async fn canary_and_linear_steps_show_in_the_rules_and_in_the_traffic() {
             "{name}: {share}% of production on green, want {green}%"
         );
     }
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_and_weights_are_checked_as_aws_checks_them() {
+    let mut env = env().await;
+    let bg = blue_green_stack(&env, "chk").await;
+    let image = push_hello(&env, REPO, "v1").await;
+    let v1 = register(&env, "chk", &image, &[("GREETING", "v1")], None).await;
+    let attempt = |config: DeploymentConfiguration, advanced: bool| {
+        let mut lb = LoadBalancer::builder()
+            .target_group_arn(&bg.stack.target_group_arn)
+            .container_name("web")
+            .container_port(8080);
+        if advanced {
+            lb = lb.advanced_configuration(
+                AdvancedConfiguration::builder()
+                    .alternate_target_group_arn(&bg.alternate)
+                    .production_listener_rule(&bg.production_rule)
+                    .role_arn(ROLE)
+                    .build(),
+            );
+        }
+        env.ecs
+            .create_service()
+            .cluster("chk")
+            .service_name("chk")
+            .task_definition(&v1)
+            .desired_count(0)
+            .load_balancers(lb.build())
+            .deployment_configuration(config)
+            .send()
+    };
+    let refused = |result: Result<_, aws_sdk_ecs::error::SdkError<CreateServiceError, _>>,
+                   field: &str| {
+        let e = result.expect_err(field).into_service_error();
+        let what = format!("{e:?}");
+        assert!(
+            e.is_invalid_parameter_exception() && what.contains(field),
+            "{field}: {what}"
+        );
+    };
+    refused(
+        attempt(config(DeploymentStrategy::BlueGreen, 1).build(), false).await,
+        "advancedConfiguration",
+    );
+    let lambda = DeploymentLifecycleHook::builder()
+        .hook_target_arn("arn:aws:lambda:us-east-1:000000000000:function:check")
+        .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+        .build();
+    let with_lambda = config(DeploymentStrategy::BlueGreen, 1).lifecycle_hooks(lambda);
+    refused(attempt(with_lambda.build(), true).await, "PAUSE");
+    let canary = CanaryConfiguration::builder().canary_percent(0.05).build();
+    let tiny = config(DeploymentStrategy::Canary, 1).canary_configuration(canary);
+    refused(attempt(tiny.build(), true).await, "canaryPercent");
+    refused(
+        attempt(config(DeploymentStrategy::BlueGreen, 1441).build(), true).await,
+        "bakeTimeInMinutes",
+    );
+    attempt(config(DeploymentStrategy::Linear, 0).build(), true)
+        .await
+        .expect("a LINEAR service");
+
+    let listener = bg.test_rule.replacen(":listener-rule/", ":listener/", 1);
+    let listener = listener
+        .rsplit_once('/')
+        .map(|(l, _)| l.to_owned())
+        .expect("an ARN");
+    for (groups, why) in [
+        (vec![(bg.alternate.as_str(), 1000)], "weight 1000"),
+        (
+            vec![(bg.alternate.as_str(), 1), (bg.alternate.as_str(), 1)],
+            "a group twice",
+        ),
+    ] {
+        let e = env
+            .elb
+            .modify_listener()
+            .listener_arn(&listener)
+            .default_actions(forward(&groups))
+            .send()
+            .await
+            .expect_err(why);
+        let code = e.into_service_error().meta().code().map(str::to_owned);
+        assert_eq!(code.as_deref(), Some("ValidationError"), "{why}");
+    }
+    // One group: TargetGroupArn is written too, as AWS does.
+    let out = env
+        .elb
+        .modify_listener()
+        .listener_arn(&listener)
+        .default_actions(forward(&[(&bg.alternate, 5)]))
+        .send()
+        .await
+        .expect("ModifyListener");
+    let action = &out.listeners()[0].default_actions()[0];
+    assert_eq!(action.target_group_arn(), Some(bg.alternate.as_str()));
+    assert_eq!(
+        weights(&env, &bg.test_rule).await,
+        [(bg.alternate.clone(), 5)]
+    );
     env.stop().await;
 }
