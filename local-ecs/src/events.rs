@@ -174,26 +174,6 @@ fn task_list(task_ids: &[impl AsRef<str>]) -> String {
         .join(" ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wording_matches_ecs() {
-        assert_eq!(
-            started_tasks("web", &["a", "b"]),
-            "(service web) has started 2 tasks: (task a) (task b)."
-        );
-        assert_eq!(
-            stopped_tasks("web", &["a"]),
-            "(service web) has stopped 1 running tasks: (task a)."
-        );
-        assert!(unable_to_stop_or_start("web").contains(
-            "was unable to stop or start tasks during a deployment because of the service deployment configuration"
-        ));
-    }
-}
-
 /// A blue/green (linear, canary) deployment entered a lifecycle stage (local-ecs's wording:
 /// the stage is also `lifecycleStage` of the service deployment).
 pub fn lifecycle_stage(service: &str, deployment: &str, stage: &str) -> String {
@@ -223,4 +203,24 @@ pub fn deployment_hook_failed(service: &str, deployment: &str) -> String {
 /// `rolloutStateReason` of the deployment a lifecycle hook rolls back to.
 pub fn rollout_hook_rolling_back(to: &str) -> String {
     format!("ECS deployment failed: lifecycle hook; rolling back to deploymentId {to}.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wording_matches_ecs() {
+        assert_eq!(
+            started_tasks("web", &["a", "b"]),
+            "(service web) has started 2 tasks: (task a) (task b)."
+        );
+        assert_eq!(
+            stopped_tasks("web", &["a"]),
+            "(service web) has stopped 1 running tasks: (task a)."
+        );
+        assert!(unable_to_stop_or_start("web").contains(
+            "was unable to stop or start tasks during a deployment because of the service deployment configuration"
+        ));
+    }
 }
