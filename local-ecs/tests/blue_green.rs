@@ -681,5 +681,28 @@ async fn settings_and_weights_are_checked_as_aws_checks_them() {
         weights(&env, &bg.test_rule).await,
         [(bg.alternate.clone(), 5)]
     );
+
+    // The settings survive a restart, as every service field does.
+    env.stop().await;
+    let dir = std::mem::replace(&mut env.dir, tempfile::tempdir().expect("temp dir"));
+    let mut env = Env::start_in(dir, 0).await;
+    let service = describe(&env, "chk", "chk").await;
+    let config = service
+        .deployment_configuration()
+        .expect("deploymentConfiguration");
+    assert_eq!(config.strategy(), Some(&DeploymentStrategy::Linear));
+    assert_eq!(config.bake_time_in_minutes(), Some(0));
+    let advanced = service.load_balancers()[0]
+        .advanced_configuration()
+        .expect("advancedConfiguration");
+    assert_eq!(
+        advanced.production_listener_rule(),
+        Some(bg.production_rule.as_str())
+    );
+    assert_eq!(advanced.test_listener_rule(), None);
+    assert_eq!(
+        weights(&env, &bg.test_rule).await,
+        [(bg.alternate.clone(), 5)]
+    );
     env.stop().await;
 }

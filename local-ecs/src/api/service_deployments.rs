@@ -64,7 +64,7 @@ pub fn begin(state: &mut State, service_arn: &str, row: &str, port: u16) -> Opti
     }
     let arn = ids::service_deployment_arn(service_arn, &ids::service_deployment_id());
     let mut record = new_record(service, &arn, row, &revision.arn, sources);
-    let blue_green = blue_green_run(service, row);
+    let blue_green = blue_green_run(state, service, row);
     state.stop_ongoing_service_deployments(service_arn, |old| events::superseded(old, &arn));
     let service = state.service_by_arn_mut(service_arn)?;
     if let Some((run, green_alternate)) = blue_green {
@@ -78,19 +78,31 @@ pub fn begin(state: &mut State, service_arn: &str, row: &str, port: u16) -> Opti
     Some(arn)
 }
 
-/// A BLUE_GREEN, LINEAR or CANARY deployment that replaces a blue revision (the last
-/// deployment that completed, still listed) runs through the lifecycle stages; its green
-/// tasks go to the target groups blue is not in. Returns the run and whether green uses the
-/// alternate target groups. The first deployment of a service has no blue: it just starts.
-fn blue_green_run(service: &Service, row: &str) -> Option<(BlueGreenRun, bool)> {
+/// A BLUE_GREEN, LINEAR or CANARY deployment that replaces a blue revision runs through the
+/// lifecycle stages; its green tasks go to the target groups blue is not in. Blue is the
+/// listed deployment on the side production traffic goes to now (the last one that
+/// COMPLETED, unless a superseded deployment moved production). Returns the run and whether
+/// green uses the alternate target groups. The first deployment of a service has no blue: it
+/// just starts.
+fn blue_green_run(state: &State, service: &Service, row: &str) -> Option<(BlueGreenRun, bool)> {
     if service.strategy.strategy == Strategy::Rolling {
         return None;
     }
-    let blue_id = &service.last_completed.as_ref()?.id;
-    let blue = service
+    let last = service.last_completed.as_ref()?.id.as_str();
+    let on_alternate = service.load_balancers.iter().find_map(|lb| {
+        let a = lb.advanced.as_ref()?;
+        let rule = &a.production_listener_rule;
+        let weight = |group: &str| state.forward_weight(rule, group).unwrap_or(0);
+        Some(weight(&a.alternate_target_group_arn) > weight(&lb.target_group_arn))
+    });
+    let mut candidates = service
         .deployments
         .iter()
-        .find(|d| &d.id == blue_id && d.id != row)?;
+        .filter(|d| d.id != row && on_alternate.is_none_or(|alt| d.alternate == alt));
+    let blue = candidates
+        .clone()
+        .find(|d| d.id == last)
+        .or_else(|| candidates.next())?;
     let routes = service
         .load_balancers
         .iter()

@@ -238,4 +238,21 @@ impl super::State {
         self.dirty = true;
         true
     }
+
+    /// The weight rule `arn`'s first forward action gives target group `group`.
+    pub fn forward_weight(&self, arn: &str, group: &str) -> Option<i64> {
+        let Some(Value::Array(actions)) = self.rule_actions(arn) else {
+            return None;
+        };
+        let forward = actions
+            .iter()
+            .filter(|a| a.get("Type").and_then(Value::as_str) == Some("forward"))
+            .min_by_key(|a| a.get("Order").and_then(Value::as_i64).unwrap_or(i64::MAX))?;
+        forward
+            .pointer("/ForwardConfig/TargetGroups")
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|t| t.get("TargetGroupArn").and_then(Value::as_str) == Some(group))
+            .map(|t| t.get("Weight").and_then(Value::as_i64).unwrap_or(1))
+    }
 }
