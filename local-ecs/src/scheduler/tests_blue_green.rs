@@ -393,6 +393,56 @@ const ROWS: &[Row] = &[
         check: |p| expect(!completes(p) && entered(p) == [BakeTime], format!("{p:#?}")),
     },
     Row {
+        rule: "a PRE_PRODUCTION_TRAFFIC_SHIFT hook runs before each production step, which waits for it",
+        view: || {
+            let mut v = linear_after(1, 61);
+            let run = v.services[0].blue_green.as_mut().expect("a run");
+            run.settings.hooks.push(LifecycleHook {
+                target_type: HookTarget::Pause,
+                hook_target_arn: None,
+                role_arn: None,
+                stages: vec![HookStage::PreProductionTrafficShift],
+                hook_details: None,
+                timeout: None,
+            });
+            v
+        },
+        check: |p| {
+            let opened = p.actions.iter().any(|a| {
+                matches!(
+                    a,
+                    Action::OpenHooks {
+                        stage: HookStage::PreProductionTrafficShift,
+                        step: 1,
+                        ..
+                    }
+                )
+            });
+            expect(opened && routes(p).is_empty(), format!("{p:#?}"))
+        },
+    },
+    Row {
+        rule: "the circuit breaker fails a blue/green deployment whose green tasks keep failing",
+        view: || {
+            let mut v = at(Some(ScaleUp), 0, blue_green(1));
+            v.services[0].deployments[0].failed_tasks = 2;
+            let mut failed = green(10);
+            failed.last_status = crate::state::TaskStatus::Stopped;
+            failed.desired = crate::state::DesiredStatus::Stopped;
+            failed.was_healthy = false;
+            failed.health_check_failure = true;
+            failed.targets.clear();
+            v.tasks.push(failed);
+            v
+        },
+        check: |p| {
+            let trip = p.actions.iter().any(|a| {
+                matches!(a, Action::Trip { cause: Failure::Breaker, rollback_to: Some(to), .. } if to.id == OLD)
+            });
+            expect(trip && seen(p).started == 0, format!("{p:#?}"))
+        },
+    },
+    Row {
         rule: "green tasks register in the alternate target group, blue's stay where they are",
         view: || {
             let mut v = at(Some(ScaleUp), 0, blue_green(1));
