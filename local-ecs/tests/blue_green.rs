@@ -682,6 +682,65 @@ async fn settings_and_weights_are_checked_as_aws_checks_them() {
         [(bg.alternate.clone(), 5)]
     );
 
+    // ModifyRule changes a rule's actions and conditions; the default rule is ModifyListener's.
+    let rule = env
+        .elb
+        .create_rule()
+        .listener_arn(&listener)
+        .priority(10)
+        .conditions(
+            aws_sdk_elasticloadbalancingv2::types::RuleCondition::builder()
+                .field("path-pattern")
+                .values("/a/*")
+                .build(),
+        )
+        .actions(forward(&[(&bg.stack.target_group_arn, 1)]))
+        .send()
+        .await
+        .expect("CreateRule");
+    let rule = rule.rules()[0].rule_arn().expect("ARN").to_owned();
+    let modified = env
+        .elb
+        .modify_rule()
+        .rule_arn(&rule)
+        .actions(forward(&[
+            (&bg.stack.target_group_arn, 30),
+            (&bg.alternate, 70),
+        ]))
+        .conditions(
+            aws_sdk_elasticloadbalancingv2::types::RuleCondition::builder()
+                .field("path-pattern")
+                .values("/b/*")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("ModifyRule");
+    let modified = &modified.rules()[0];
+    assert_eq!(modified.conditions()[0].values(), ["/b/*"]);
+    assert_eq!(
+        modified.actions()[0].target_group_arn(),
+        None,
+        "two groups: no TargetGroupArn"
+    );
+    assert_eq!(
+        weights(&env, &rule).await,
+        [
+            (bg.stack.target_group_arn.clone(), 30),
+            (bg.alternate.clone(), 70)
+        ]
+    );
+    let e = env
+        .elb
+        .modify_rule()
+        .rule_arn(&bg.test_rule)
+        .actions(forward(&[(&bg.alternate, 1)]))
+        .send()
+        .await
+        .expect_err("the default rule");
+    let code = e.into_service_error().meta().code().map(str::to_owned);
+    assert_eq!(code.as_deref(), Some("OperationNotPermitted"));
+
     // The settings survive a restart, as every service field does.
     env.stop().await;
     let dir = std::mem::replace(&mut env.dir, tempfile::tempdir().expect("temp dir"));
