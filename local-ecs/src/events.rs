@@ -174,6 +174,37 @@ fn task_list(task_ids: &[impl AsRef<str>]) -> String {
         .join(" ")
 }
 
+/// A blue/green (linear, canary) deployment entered a lifecycle stage (local-ecs's wording:
+/// the stage is also `lifecycleStage` of the service deployment).
+pub fn lifecycle_stage(service: &str, deployment: &str, stage: &str) -> String {
+    format!("(service {service}) (deployment {deployment}) entered lifecycle stage {stage}.")
+}
+
+/// A production traffic shift step (local-ecs's wording).
+pub fn production_shifted(service: &str, deployment: &str, percent: f64) -> String {
+    format!(
+        "(service {service}) (deployment {deployment}) shifted {percent}% of production traffic to the new service revision."
+    )
+}
+
+/// `statusReason` of a deployment a lifecycle hook rolled back (`why`: answered ROLLBACK, or
+/// timed out).
+pub fn hook_rolled_back(hook: &str, stage: &str, why: &str) -> String {
+    format!("ECS deployment rolled back: lifecycle hook {hook} at {stage} {why}.")
+}
+
+/// The event of a deployment a lifecycle hook rolled back.
+pub fn deployment_hook_failed(service: &str, deployment: &str) -> String {
+    format!(
+        "(service {service}) (deployment {deployment}) deployment failed: lifecycle hook rolled back."
+    )
+}
+
+/// `rolloutStateReason` of the deployment a lifecycle hook rolls back to.
+pub fn rollout_hook_rolling_back(to: &str) -> String {
+    format!("ECS deployment failed: lifecycle hook; rolling back to deploymentId {to}.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

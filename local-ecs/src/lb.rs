@@ -1,5 +1,6 @@
 //! Listeners as real HTTP reverse proxies, one loopback port each: rules (by priority) then
-//! the default action; forward to healthy targets round robin (failing open to all targets
+//! the default action; a weighted forward action picks its target group by smooth weighted
+//! round robin; forward to healthy targets round robin (failing open to all targets
 //! when none is healthy, 503 when there are none); X-Forwarded-For/Proto/Port; no retries —
 //! a failing target gives the client 502 or 504, as an ALB does. A client connection that sends
 //! no complete request header for [`Timing::listener_idle_timeout`](crate::shared::Timing) (60 s,
@@ -184,11 +185,11 @@ fn decide(
         .filter(|r| r.listener_arn == listener_arn)
         .collect();
     rules.sort_by_key(|r| r.priority);
-    let actions = rules
+    let (rule_key, actions) = rules
         .into_iter()
         .find(|r| conditions_match(&r.conditions, req))
-        .map(|r| r.actions.clone())
-        .unwrap_or_else(|| listener.default_actions.clone());
+        .map(|r| (r.arn.clone(), r.actions.clone()))
+        .unwrap_or_else(|| (listener.arn.clone(), listener.default_actions.clone()));
     let mut actions: Vec<Value> = actions.as_array().cloned().unwrap_or_default();
     actions.sort_by_key(|a| a.get("Order").and_then(Value::as_i64).unwrap_or(i64::MAX));
     let Some(action) = actions.into_iter().next() else {
@@ -196,7 +197,8 @@ fn decide(
     };
     match action.get("Type").and_then(Value::as_str) {
         Some("forward") => {
-            let Some(tg_arn) = pick_target_group(&action) else {
+            let Some(tg_arn) = pick_target_group(&mut state.forward_rounds, &rule_key, &action)
+            else {
                 return Decision::NoTargets;
             };
             match state.target_group_mut(&tg_arn) {
@@ -226,9 +228,15 @@ fn decide(
     }
 }
 
-/// A weighted random choice among the forward action's target groups.
-fn pick_target_group(action: &Value) -> Option<String> {
-    let groups: Vec<(String, u64)> = action
+/// A weighted choice among the forward action's target groups, by smooth weighted round
+/// robin (as nginx does) kept per listener rule in `rounds`: over any run of requests each
+/// group's share is its weight's to within one request, so a 10 % canary gets 10 %.
+fn pick_target_group(
+    rounds: &mut std::collections::BTreeMap<String, Vec<i64>>,
+    key: &str,
+    action: &Value,
+) -> Option<String> {
+    let groups: Vec<(String, i64)> = action
         .pointer("/ForwardConfig/TargetGroups")
         .and_then(Value::as_array)
         .map(|groups| {
@@ -237,7 +245,7 @@ fn pick_target_group(action: &Value) -> Option<String> {
                 .filter_map(|g| {
                     Some((
                         g.get("TargetGroupArn")?.as_str()?.to_owned(),
-                        g.get("Weight").and_then(Value::as_u64).unwrap_or(1),
+                        g.get("Weight").and_then(Value::as_i64).unwrap_or(1).max(0),
                     ))
                 })
                 .collect()
@@ -249,18 +257,23 @@ fn pick_target_group(action: &Value) -> Option<String> {
             .and_then(Value::as_str)
             .map(str::to_owned);
     }
-    let total: u64 = groups.iter().map(|(_, w)| w).sum();
+    let total: i64 = groups.iter().map(|(_, w)| w).sum();
     if total == 0 {
         return None;
     }
-    let mut roll = rand::rng().random_range(0..total);
-    for (arn, weight) in groups {
-        if roll < weight {
-            return Some(arn);
-        }
-        roll -= weight;
+    let current = rounds.entry(key.to_owned()).or_default();
+    if current.len() != groups.len() {
+        *current = vec![0; groups.len()];
     }
-    None
+    for (c, (_, w)) in current.iter_mut().zip(&groups) {
+        *c += w;
+    }
+    let (best, _) = current
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, c)| (**c, std::cmp::Reverse(*i)))?;
+    current[best] -= total;
+    Some(groups[best].0.clone())
 }
 
 /// Round robin over healthy targets; over every target that is not draining when none is
@@ -545,6 +558,23 @@ fn elb_error(status: StatusCode) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weighted_forward_shares_follow_the_weights() {
+        let action = serde_json::json!({"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": "blue", "Weight": 90}, {"TargetGroupArn": "green", "Weight": 10},
+            {"TargetGroupArn": "off", "Weight": 0}]}});
+        let mut rounds = Default::default();
+        let picks: Vec<String> = (0..200)
+            .filter_map(|_| pick_target_group(&mut rounds, "rule", &action))
+            .collect();
+        let green = picks.iter().filter(|p| *p == "green").count();
+        assert_eq!((picks.len(), green), (200, 20));
+        assert!(!picks.iter().any(|p| p == "off"));
+        let none = serde_json::json!({"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": "blue", "Weight": 0}]}});
+        assert_eq!(pick_target_group(&mut rounds, "other", &none), None);
+    }
 
     #[test]
     fn wildcards_work_like_alb_path_patterns() {

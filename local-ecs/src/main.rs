@@ -47,6 +47,11 @@ enum Command {
         /// as AWS does.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
         alarm_bake_divisor: u32,
+        /// How many seconds a minute of a blue/green, linear or canary deployment lasts: its
+        /// bakeTimeInMinutes, step and canary bake times and lifecycle hook timeouts. 60 (the
+        /// default) is AWS's time; 1 rehearses an hour-long canary in a minute.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        minute_seconds: u64,
     },
     /// Print where a task's container output is (the awslogs stand-in): one
     /// `CONTAINER<TAB>PATH` line per container that has a log, nothing for an unknown task.
@@ -65,7 +70,8 @@ fn main() -> ExitCode {
             state_dir,
             port,
             alarm_bake_divisor,
-        } => run_serve(state_dir, port, alarm_bake_divisor),
+            minute_seconds,
+        } => run_serve(state_dir, port, alarm_bake_divisor, minute_seconds),
         Command::TaskLogs { state_dir, task } => print_task_logs(&state_dir, &task),
     }
 }
@@ -93,7 +99,12 @@ fn print_task_logs(state_dir: &Path, task: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_serve(state_dir: PathBuf, port: u16, alarm_bake_divisor: u32) -> ExitCode {
+fn run_serve(
+    state_dir: PathBuf,
+    port: u16,
+    alarm_bake_divisor: u32,
+    minute_seconds: u64,
+) -> ExitCode {
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -114,15 +125,21 @@ fn run_serve(state_dir: PathBuf, port: u16, alarm_bake_divisor: u32) -> ExitCode
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(state_dir, port, alarm_bake_divisor))
+    runtime.block_on(serve(state_dir, port, alarm_bake_divisor, minute_seconds))
 }
 
-async fn serve(state_dir: PathBuf, port: u16, alarm_bake_divisor: u32) -> ExitCode {
+async fn serve(
+    state_dir: PathBuf,
+    port: u16,
+    alarm_bake_divisor: u32,
+    minute_seconds: u64,
+) -> ExitCode {
     // Handlers first: a SIGTERM right after the endpoint is written (`local down`, a test)
     // must stop the tasks and save the state, not kill the process mid-start.
     let stop = stop_signals();
     let mut config = local_ecs::Config::new(state_dir).with_port(port);
     config.timing.alarm_bake_divisor = alarm_bake_divisor;
+    config.timing.minute = std::time::Duration::from_secs(minute_seconds);
     let running = match local_ecs::LocalEcs::start(config).await {
         Ok(running) => running,
         Err(err) => {

@@ -34,6 +34,10 @@ pub struct Timing {
     /// The deployment alarms' bake time is AWS's (the longest Period × EvaluationPeriods of
     /// the alarms) divided by this: by default a minute of AWS bake time passes in a second.
     pub alarm_bake_divisor: u32,
+    /// How long a minute of a blue/green, linear or canary deployment lasts: its bake time,
+    /// step bake times and lifecycle hook timeouts (`serve --minute-seconds`; AWS's 60 s by
+    /// default, a second or less for rehearsals and tests).
+    pub minute: Duration,
 }
 
 impl Default for Timing {
@@ -46,6 +50,7 @@ impl Default for Timing {
             scheduler_tick: Duration::from_millis(250),
             listener_idle_timeout: Duration::from_secs(60),
             alarm_bake_divisor: 60,
+            minute: Duration::from_secs(60),
         }
     }
 }

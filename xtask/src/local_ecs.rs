@@ -190,6 +190,8 @@ fn start(state_dir: &Path, say: &dyn Fn(&str)) -> Result<LocalEcs> {
         .arg(state_dir)
         .arg("--port")
         .arg(port.to_string())
+        // Rehearsals: a minute of a blue/green bake, step or hook timeout lasts a second.
+        .args(["--minute-seconds", "1"])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

@@ -45,7 +45,7 @@ pub fn handle(ctx: &Ctx, op: &str, input: &Value) -> ApiResult<Value> {
                  DescribeTaskDefinition, ListTaskDefinitions, DeregisterTaskDefinition, \
                  CreateService, UpdateService, DescribeServices, ListServices, DeleteService, \
                  ListServiceDeployments, DescribeServiceDeployments, DescribeServiceRevisions, \
-                 StopServiceDeployment, ListTasks, DescribeTasks and StopTask"
+                 StopServiceDeployment, ContinueServiceDeployment, ListTasks, DescribeTasks and StopTask"
             ),
         )),
     }

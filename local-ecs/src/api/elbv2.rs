@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::Ctx;
 use super::wire::Wire;
@@ -16,6 +15,7 @@ use crate::ids::{elb_arn, elb_id};
 use crate::protocol::query::Params;
 use crate::state::{
     HealthCheck, Listener, LoadBalancer, Rule, State, TargetGroup, TargetReason, TargetState,
+    default_rule_arn,
 };
 
 /// Serves one ELBv2 action.
@@ -33,6 +33,8 @@ pub fn handle(ctx: &Ctx, action: &str, params: &Value) -> ApiResult<Value> {
         "DescribeListeners" => describe_listeners(ctx, params),
         "CreateRule" => create_rule(ctx, params),
         "DescribeRules" => describe_rules(ctx, params),
+        "ModifyRule" => modify_rule(ctx, params),
+        "ModifyListener" => modify_listener(ctx, params),
         other => Err(ApiError::new(
             "InvalidAction",
             format!(
@@ -40,7 +42,7 @@ pub fn handle(ctx: &Ctx, action: &str, params: &Value) -> ApiResult<Value> {
                  CreateLoadBalancer, DescribeLoadBalancers, CreateTargetGroup, \
                  DescribeTargetGroups, ModifyTargetGroup, ModifyTargetGroupAttributes, \
                  DescribeTargetGroupAttributes, DescribeTargetHealth, CreateListener, \
-                 DescribeListeners, CreateRule and DescribeRules"
+                 DescribeListeners, ModifyListener, CreateRule, ModifyRule and DescribeRules"
             ),
         )),
     }
@@ -652,27 +654,7 @@ fn normalize_actions(state: &State, lb_arn: &str, actions: &[Value]) -> ApiResul
         }
         match kind {
             "forward" => {
-                let mut groups: Vec<(String, i64)> = Vec::new();
-                if let Some(arn) = action.param("TargetGroupArn") {
-                    groups.push((arn.to_owned(), 1));
-                }
-                if let Some(config) = action.get("ForwardConfig") {
-                    for g in config.items("TargetGroups") {
-                        let arn = g.required("TargetGroupArn")?;
-                        let weight = g.int("Weight")?.unwrap_or(1);
-                        if !(0..=999).contains(&weight) {
-                            return Err(validation("Target group weights must be from 0 to 999"));
-                        }
-                        if !groups.iter().any(|(a, _)| a == arn) {
-                            groups.push((arn.to_owned(), weight));
-                        }
-                    }
-                }
-                if groups.is_empty() {
-                    return Err(validation(
-                        "A forward action needs TargetGroupArn or ForwardConfig.TargetGroups",
-                    ));
-                }
+                let (groups, stickiness) = forward_groups(action)?;
                 for (arn, _) in &groups {
                     state.target_group(arn).ok_or_else(tg_not_found)?;
                     // A target group serves one load balancer, as on AWS.
@@ -696,7 +678,7 @@ fn normalize_actions(state: &State, lb_arn: &str, actions: &[Value]) -> ApiResul
                     "ForwardConfig".into(),
                     json!({
                         "TargetGroups": groups.iter().map(|(a, w)| json!({"TargetGroupArn": a, "Weight": w})).collect::<Vec<_>>(),
-                        "TargetGroupStickinessConfig": {"Enabled": false},
+                        "TargetGroupStickinessConfig": stickiness,
                     }),
                 );
             }
@@ -755,6 +737,66 @@ fn normalize_actions(state: &State, lb_arn: &str, actions: &[Value]) -> ApiResul
         out.push(Value::Object(normalized));
     }
     Ok(Value::Array(out))
+}
+
+/// A forward action's target groups with their weights (`TargetGroupArn`, or
+/// `ForwardConfig.TargetGroups`: 1 to 5 distinct groups weighted 0 to 999; both only when
+/// they name the same single group), and its stickiness.
+fn forward_groups(action: &Value) -> ApiResult<(Vec<(String, i64)>, Value)> {
+    let single = action.param("TargetGroupArn");
+    let config = action.get("ForwardConfig");
+    let tuples = config.map(|c| c.items("TargetGroups")).unwrap_or_default();
+    let mut groups: Vec<(String, i64)> = Vec::new();
+    for g in tuples {
+        let arn = g.required("TargetGroupArn")?;
+        let weight = g.int("Weight")?.unwrap_or(1);
+        if !(0..=999).contains(&weight) {
+            return Err(validation(format!(
+                "Target group weight must be from 0 to 999, got {weight}"
+            )));
+        }
+        if groups.iter().any(|(a, _)| a == arn) {
+            return Err(validation(format!(
+                "Target group {arn} is specified more than once in ForwardConfig"
+            )));
+        }
+        groups.push((arn.to_owned(), weight));
+    }
+    if groups.len() > 5 {
+        return Err(validation(
+            "A forward action can have at most 5 target groups in ForwardConfig",
+        ));
+    }
+    match (single, groups.as_slice()) {
+        (Some(arn), []) => groups.push((arn.to_owned(), 1)),
+        (Some(arn), [(only, _)]) if only == arn => {}
+        (Some(_), _) => {
+            return Err(validation(
+                "You can specify both TargetGroupArn and ForwardConfig only if ForwardConfig names \
+                 one target group, the same as TargetGroupArn",
+            ));
+        }
+        (None, []) => {
+            return Err(validation(
+                "A forward action needs TargetGroupArn or ForwardConfig.TargetGroups",
+            ));
+        }
+        (None, _) => {}
+    }
+    let mut stickiness = json!({"Enabled": false});
+    if let Some(given) = config.and_then(|c| c.get("TargetGroupStickinessConfig")) {
+        let enabled = given.param("Enabled") == Some("true");
+        stickiness["Enabled"] = json!(enabled);
+        if let Some(secs) = given.int("DurationSeconds")? {
+            if !(1..=604_800).contains(&secs) {
+                return Err(validation(
+                    "TargetGroupStickinessConfig.DurationSeconds must be from 1 to 604800",
+                ));
+            }
+            stickiness["DurationSeconds"] = json!(secs);
+        }
+    }
+    Ok((groups, stickiness))
 }
 
 fn render_listener(l: &Listener) -> Value {
@@ -933,16 +975,6 @@ fn normalize_conditions(conditions: &[Value]) -> ApiResult<Value> {
     Ok(Value::Array(out))
 }
 
-/// The default rule's ARN, derived from its listener so it is stable across restarts.
-fn default_rule_arn(listener_arn: &str) -> String {
-    let hash = Sha256::digest(listener_arn.as_bytes());
-    let id: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}/{id}",
-        listener_arn.replacen(":listener/", ":listener-rule/", 1)
-    )
-}
-
 fn render_rule(rule: &Rule) -> Value {
     json!({
         "RuleArn": rule.arn,
@@ -1010,6 +1042,111 @@ fn create_rule(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
     Ok(json!({"Rules": [rendered]}))
 }
 
+fn rule_not_found() -> ApiError {
+    ApiError::new("RuleNotFound", "One or more rules not found")
+}
+
+/// ModifyRule: new `Actions` and/or `Conditions` for a rule (the default rule's actions are
+/// changed with ModifyListener, as on AWS).
+fn modify_rule(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
+    let arn = params.required("RuleArn")?;
+    let conditions = match params.items("Conditions") {
+        [] => None,
+        given => Some(normalize_conditions(given)?),
+    };
+    let mut state = ctx.shared.lock();
+    let Some(index) = state.rules.iter().position(|r| r.arn == arn) else {
+        if state
+            .listeners
+            .iter()
+            .any(|l| default_rule_arn(&l.arn) == arn)
+        {
+            return Err(ApiError::new(
+                "OperationNotPermitted",
+                "The default rule cannot be modified with ModifyRule; use ModifyListener to change its actions",
+            ));
+        }
+        return Err(rule_not_found());
+    };
+    let actions = match params.items("Actions") {
+        [] => None,
+        given => {
+            let listener_arn = state.rules[index].listener_arn.clone();
+            let lb_arn = state
+                .listeners
+                .iter()
+                .find(|l| l.arn == listener_arn)
+                .map(|l| l.load_balancer_arn.clone())
+                .ok_or_else(listener_not_found)?;
+            Some(normalize_actions(&state, &lb_arn, given)?)
+        }
+    };
+    let rule = &mut state.rules[index];
+    if let Some(actions) = actions {
+        rule.actions = actions;
+    }
+    if let Some(conditions) = conditions {
+        rule.conditions = conditions;
+    }
+    let rendered = render_rule(rule);
+    state.dirty = true;
+    Ok(json!({"Rules": [rendered]}))
+}
+
+/// ModifyListener: new `DefaultActions` (and the echoed TLS settings). The port a listener
+/// serves on cannot move.
+fn modify_listener(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
+    let arn = params.required("ListenerArn")?;
+    let mut state = ctx.shared.lock();
+    let index = state
+        .listeners
+        .iter()
+        .position(|l| l.arn == arn)
+        .ok_or_else(listener_not_found)?;
+    let listener = &state.listeners[index];
+    if let Some(port) = params.int("Port")?
+        && port != i64::from(listener.requested_port)
+        && port != i64::from(listener.bound_port)
+    {
+        return Err(validation(
+            "local-ecs cannot move a listener to another port: create a new listener",
+        ));
+    }
+    if let Some(protocol) = params.param("Protocol")
+        && !["HTTP", "HTTPS"].contains(&protocol)
+    {
+        return Err(validation(format!(
+            "An Application Load Balancer listener uses HTTP or HTTPS, not {protocol:?}"
+        )));
+    }
+    let actions = match params.items("DefaultActions") {
+        [] => None,
+        given => Some(normalize_actions(
+            &state,
+            &listener.load_balancer_arn,
+            given,
+        )?),
+    };
+    let listener = &mut state.listeners[index];
+    if let Some(actions) = actions {
+        listener.default_actions = actions;
+    }
+    if let Some(protocol) = params.param("Protocol") {
+        listener.protocol = protocol.to_owned();
+    }
+    if let Value::Object(echoed) = &mut listener.echoed {
+        if let Some(policy) = params.param("SslPolicy") {
+            echoed.insert("SslPolicy".into(), json!(policy));
+        }
+        if !params.items("Certificates").is_empty() {
+            echoed.insert("Certificates".into(), json!(params.items("Certificates")));
+        }
+    }
+    let rendered = render_listener(listener);
+    state.dirty = true;
+    Ok(json!({"Listeners": [rendered]}))
+}
+
 fn describe_rules(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
     let state = ctx.shared.lock();
     let arns = params.strings("RuleArns");
@@ -1043,7 +1180,7 @@ fn describe_rules(ctx: &Ctx, params: &Value) -> ApiResult<Value> {
         {
             out.push(render_default_rule(listener));
         } else {
-            return Err(ApiError::new("RuleNotFound", "One or more rules not found"));
+            return Err(rule_not_found());
         }
     }
     Ok(json!({"Rules": out}))

@@ -9,6 +9,7 @@ mod ecs_common;
 pub mod elbv2;
 pub mod service_deployments;
 pub mod services;
+mod strategy;
 pub mod wire;
 
 use std::sync::Arc;

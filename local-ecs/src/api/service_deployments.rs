@@ -1,5 +1,5 @@
 //! The ServiceDeployment API of ECS: `ListServiceDeployments`, `DescribeServiceDeployments`,
-//! `DescribeServiceRevisions` and `StopServiceDeployment`; the service deployment and
+//! `DescribeServiceRevisions`, `StopServiceDeployment` and `ContinueServiceDeployment`; the service deployment and
 //! revision every CreateService/UpdateService deployment starts (`begin`); and the fields
 //! they add to a service (`currentServiceDeployment`, `currentServiceRevisions`).
 //! The scheduler moves them along (`scheduler::apply`).
@@ -8,15 +8,16 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use super::wire::{SERVICE_DEPLOYMENT_STATUSES, Wire, parse_wire};
+use super::wire::{HOOK_ACTIONS, SERVICE_DEPLOYMENT_STATUSES, Wire, parse_wire};
 use super::{Ctx, page};
 use crate::clock::json_time;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{self, arn_tail};
 use crate::protocol::json::Input;
 use crate::state::{
-    AlarmsCheck, BreakerCheck, ContainerImage, MonitorStatus, RevisionCounts, Service,
-    ServiceDeployment, ServiceDeploymentStatus, ServiceRevision, State,
+    AlarmsCheck, BlueGreenRun, BreakerCheck, ContainerImage, HookAction, HookStage, HookStatus,
+    LifecycleStage, MonitorStatus, RevisionCounts, Route, Service, ServiceDeployment,
+    ServiceDeploymentStatus, ServiceRevision, State, Strategy,
 };
 use crate::{events, image, scheduler, taskdef};
 
@@ -29,7 +30,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 /// `deploymentConfiguration` of a service, as every service answer carries it.
 pub fn deployment_configuration(service: &Service) -> Value {
-    json!({
+    let mut config = json!({
         "deploymentCircuitBreaker": {
             "enable": service.circuit_breaker.enable,
             "rollback": service.circuit_breaker.rollback,
@@ -41,7 +42,11 @@ pub fn deployment_configuration(service: &Service) -> Value {
             "enable": service.alarms.enable,
             "rollback": service.alarms.rollback,
         },
-    })
+    });
+    if let Value::Object(config) = &mut config {
+        super::strategy::render_into(&service.strategy, config);
+    }
+    config
 }
 
 /// Records the service deployment (PENDING) and the revision of deployment `row`, which the
@@ -58,12 +63,77 @@ pub fn begin(state: &mut State, service_arn: &str, row: &str, port: u16) -> Opti
         }
     }
     let arn = ids::service_deployment_arn(service_arn, &ids::service_deployment_id());
-    let record = new_record(service, &arn, row, &revision.arn, sources);
+    let mut record = new_record(service, &arn, row, &revision.arn, sources);
+    let blue_green = blue_green_run(state, service, row);
     state.stop_ongoing_service_deployments(service_arn, |old| events::superseded(old, &arn));
     let service = state.service_by_arn_mut(service_arn)?;
+    if let Some((run, green_alternate)) = blue_green {
+        record.blue_green = Some(run);
+        if let Some(d) = service.deployments.iter_mut().find(|d| d.id == row) {
+            d.alternate = green_alternate;
+        }
+    }
     service.revisions.push(revision);
     service.service_deployments.push(record);
     Some(arn)
+}
+
+/// A BLUE_GREEN, LINEAR or CANARY deployment that replaces a blue revision runs through the
+/// lifecycle stages; its green tasks go to the target groups blue is not in. Blue is the
+/// listed deployment on the side production traffic goes to now (the last one that
+/// COMPLETED, unless a superseded deployment moved production). Returns the run and whether
+/// green uses the alternate target groups. The first deployment of a service has no blue: it
+/// just starts.
+fn blue_green_run(state: &State, service: &Service, row: &str) -> Option<(BlueGreenRun, bool)> {
+    if service.strategy.strategy == Strategy::Rolling {
+        return None;
+    }
+    let last = service.last_completed.as_ref()?.id.as_str();
+    let on_alternate = service.load_balancers.iter().find_map(|lb| {
+        let a = lb.advanced.as_ref()?;
+        let rule = &a.production_listener_rule;
+        let weight = |group: &str| state.forward_weight(rule, group).unwrap_or(0);
+        Some(weight(&a.alternate_target_group_arn) > weight(&lb.target_group_arn))
+    });
+    let mut candidates = service
+        .deployments
+        .iter()
+        .filter(|d| d.id != row && on_alternate.is_none_or(|alt| d.alternate == alt));
+    let blue = candidates
+        .clone()
+        .find(|d| d.id == last)
+        .or_else(|| candidates.next())?;
+    let routes = service
+        .load_balancers
+        .iter()
+        .filter_map(|lb| {
+            let a = lb.advanced.as_ref()?;
+            let (primary, alternate) = (&lb.target_group_arn, &a.alternate_target_group_arn);
+            let (blue_group, green_group) = if blue.alternate {
+                (alternate, primary)
+            } else {
+                (primary, alternate)
+            };
+            Some(Route {
+                production_rule: a.production_listener_rule.clone(),
+                test_rule: a.test_listener_rule.clone(),
+                blue_group: blue_group.clone(),
+                green_group: green_group.clone(),
+            })
+        })
+        .collect();
+    let run = BlueGreenRun {
+        settings: service.strategy.clone(),
+        blue_row: blue.id.clone(),
+        routes,
+        stage: None,
+        stage_since: SystemTime::now(),
+        hooks: Vec::new(),
+        steps_done: 0,
+        production_percent: 0.0,
+        shifted_at: None,
+    };
+    Some((run, !blue.alternate))
 }
 
 fn new_record(
@@ -106,6 +176,7 @@ fn new_record(
         },
         rollback: None,
         final_counts: None,
+        blue_green: None,
     }
 }
 
@@ -197,6 +268,9 @@ fn render_deployment(state: &State, service: &Service, sd: &ServiceDeployment) -
         "stoppedAt": sd.stopped_at.map(json_time),
         "statusReason": sd.status_reason,
     });
+    if let Some(run) = &sd.blue_green {
+        add_lifecycle(run, &mut v);
+    }
     if let Some(rollback) = &sd.rollback {
         let mut r = json!({"reason": rollback.reason, "startedAt": json_time(rollback.started_at)});
         if !rollback.revision_arn.is_empty() {
@@ -205,6 +279,38 @@ fn render_deployment(state: &State, service: &Service, sd: &ServiceDeployment) -
         v["rollback"] = r;
     }
     v
+}
+
+/// `lifecycleStage`, and `lifecycleHookDetails` for the hooks of the current stage (with
+/// the PRE_PRODUCTION_TRAFFIC_SHIFT ones of the coming step during the production shift).
+fn add_lifecycle(run: &BlueGreenRun, v: &mut Value) {
+    let Some(stage) = run.stage else {
+        return;
+    };
+    v["lifecycleStage"] = json!(stage.wire());
+    let current = |h: &&crate::state::HookRun| {
+        Some(h.stage) == stage.hook_stage()
+            || (stage == LifecycleStage::ProductionTrafficShift
+                && h.stage == HookStage::PreProductionTrafficShift
+                && h.step == run.steps_done)
+    };
+    let details: Vec<Value> = run
+        .hooks
+        .iter()
+        .filter(current)
+        .map(|h| {
+            json!({
+                "hookId": h.hook_id,
+                "targetType": h.target_type.wire(),
+                "status": h.status.wire(),
+                "expiresAt": json_time(h.expires_at),
+                "timeoutAction": h.timeout_action.wire(),
+            })
+        })
+        .collect();
+    if !details.is_empty() {
+        v["lifecycleHookDetails"] = Value::Array(details);
+    }
 }
 
 fn render_breaker(breaker: BreakerCheck) -> Value {
@@ -249,11 +355,8 @@ fn render_revision(service: &Service, revision: &ServiceRevision) -> Value {
         "serviceArn": service.arn,
         "clusterArn": service.cluster_arn,
         "taskDefinition": revision.task_definition,
-        "loadBalancers": revision.load_balancers.iter().map(|lb| json!({
-            "targetGroupArn": lb.target_group_arn,
-            "containerName": lb.container_name,
-            "containerPort": lb.container_port,
-        })).collect::<Vec<_>>(),
+        "loadBalancers": revision.load_balancers.iter()
+            .map(super::strategy::render_load_balancer).collect::<Vec<_>>(),
         "serviceRegistries": [],
         "containerImages": revision.container_images.iter().map(|c| {
             json!({"containerName": c.container_name, "image": c.image, "imageDigest": c.image_digest})
@@ -273,6 +376,7 @@ pub fn handle(ctx: &Ctx, op: &str, input: &Value) -> Option<ApiResult<Value>> {
         "DescribeServiceDeployments" => describe(ctx, input),
         "DescribeServiceRevisions" => describe_revisions(ctx, input),
         "StopServiceDeployment" => stop(ctx, input),
+        "ContinueServiceDeployment" => continue_deployment(ctx, input),
         _ => return None,
     })
 }
@@ -414,12 +518,7 @@ fn stop(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         .iter_mut()
         .flat_map(|s| s.service_deployments.iter_mut())
         .find(|sd| sd.arn == arn)
-        .ok_or_else(|| {
-            ApiError::new(
-                "ServiceDeploymentNotFoundException",
-                format!("The service deployment {arn} does not exist."),
-            )
-        })?;
+        .ok_or_else(|| not_found(arn))?;
     match sd.status {
         ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress => {
             // The scheduler rolls back to the last deployment that completed.
@@ -441,6 +540,57 @@ fn stop(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
             ));
         }
     }
+    state.dirty = true;
+    drop(state);
+    ctx.shared.wake.notify_one();
+    Ok(json!({"serviceDeploymentArn": arn}))
+}
+
+fn not_found(arn: &str) -> ApiError {
+    ApiError::new(
+        "ServiceDeploymentNotFoundException",
+        format!("The service deployment {arn} does not exist."),
+    )
+}
+
+/// ContinueServiceDeployment: answers a PAUSE hook that awaits action. CONTINUE (the
+/// default) lets the deployment go on; ROLLBACK has the scheduler roll it back.
+fn continue_deployment(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
+    let arn = input.req_str("serviceDeploymentArn")?;
+    let hook_id = input.req_str("hookId")?;
+    let action = match input.opt_str("action")? {
+        None => HookAction::Continue,
+        Some(a) => parse_wire(&HOOK_ACTIONS, a)
+            .ok_or_else(|| invalid(format!("action must be CONTINUE or ROLLBACK, got {a}.")))?,
+    };
+    let mut state = ctx.shared.lock();
+    let sd = state
+        .services
+        .iter_mut()
+        .flat_map(|s| s.service_deployments.iter_mut())
+        .find(|sd| sd.arn == arn)
+        .ok_or_else(|| not_found(arn))?;
+    if !sd.status.is_ongoing() {
+        return Err(invalid(format!(
+            "The service deployment {arn} is {}: it has no hook awaiting action.",
+            sd.status.wire()
+        )));
+    }
+    let hook = sd
+        .blue_green
+        .as_mut()
+        .and_then(|run| run.hooks.iter_mut().find(|h| h.hook_id == hook_id))
+        .filter(|h| h.status == HookStatus::AwaitingAction)
+        .ok_or_else(|| {
+            invalid(format!(
+                "The service deployment {arn} has no lifecycle hook {hook_id} awaiting action."
+            ))
+        })?;
+    hook.status = match action {
+        HookAction::Continue => HookStatus::Succeeded,
+        HookAction::Rollback => HookStatus::Failed,
+    };
+    sd.updated_at = SystemTime::now();
     state.dirty = true;
     drop(state);
     ctx.shared.wake.notify_one();

@@ -11,7 +11,7 @@ use super::ecs_common::{
     active_task_definition, cluster_name, cluster_not_found, include, invalid, service_not_found,
 };
 use super::wire::{CONTROLLER_TYPES, Wire, parse_wire};
-use super::{Ctx, page, service_deployments, valid_name};
+use super::{Ctx, page, service_deployments, strategy, valid_name};
 use crate::clock::json_time;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
@@ -19,7 +19,8 @@ use crate::ids::{ACCOUNT_ID, arn_tail, ecs_arn};
 use crate::protocol::json::Input;
 use crate::state::{
     CircuitBreaker, ControllerType, Deployment, DeploymentAlarms, DeploymentStatus, DesiredStatus,
-    Service, ServiceLoadBalancer, ServiceStatus, State, Task, TaskDefinition, TaskStatus,
+    Service, ServiceLoadBalancer, ServiceStatus, State, StrategySettings, Task, TaskDefinition,
+    TaskStatus,
 };
 
 /// Serves one of the service operations; `None` for any other operation.
@@ -93,11 +94,8 @@ pub(super) fn render_service(state: &State, service: &Service, with_tags: bool) 
         "serviceArn": service.arn,
         "serviceName": service.name,
         "clusterArn": service.cluster_arn,
-        "loadBalancers": service.load_balancers.iter().map(|lb| json!({
-            "targetGroupArn": lb.target_group_arn,
-            "containerName": lb.container_name,
-            "containerPort": lb.container_port,
-        })).collect::<Vec<_>>(),
+        "loadBalancers": service.load_balancers.iter()
+            .map(strategy::render_load_balancer).collect::<Vec<_>>(),
         "serviceRegistries": [],
         "status": service.status.wire(),
         "desiredCount": service.desired_count,
@@ -152,12 +150,13 @@ const ECHOED: [&str; 9] = [
 ];
 
 /// `deploymentConfiguration`, as a service keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct DeploymentConfig {
     min: i64,
     max: i64,
     breaker: CircuitBreaker,
     alarms: DeploymentAlarms,
+    strategy: StrategySettings,
 }
 
 impl DeploymentConfig {
@@ -171,6 +170,7 @@ impl DeploymentConfig {
                 rollback: false,
             },
             alarms: DeploymentAlarms::default(),
+            strategy: StrategySettings::default(),
         }
     }
 
@@ -181,6 +181,7 @@ impl DeploymentConfig {
             max: service.maximum_percent,
             breaker: service.circuit_breaker,
             alarms: service.alarms.clone(),
+            strategy: service.strategy.clone(),
         }
     }
 }
@@ -213,6 +214,7 @@ fn deployment_configuration(
         if let Some(alarms) = given.get("alarms").filter(|v| !v.is_null()) {
             config.alarms = deployment_alarms(alarms)?;
         }
+        config.strategy = strategy::read(given, config.strategy)?;
     }
     if !(0..=100).contains(&config.min) {
         return Err(invalid(format!(
@@ -324,6 +326,7 @@ fn load_balancers(
                 target_group_arn: tg.to_owned(),
                 container_name: container.to_owned(),
                 container_port: port,
+                advanced: strategy::advanced(state, lb, tg)?,
             })
         })
         .collect()
@@ -444,6 +447,7 @@ fn new_service(
         echoed: Value::Object(echoed),
         controller: req.controller,
         alarms: req.config.alarms,
+        strategy: req.config.strategy,
         revisions: Vec::new(),
         service_deployments: Vec::new(),
         runtime: Default::default(),
@@ -464,6 +468,7 @@ fn create_service(ctx: &Ctx, input: &Value) -> ApiResult<Value> {
         Some(td) => load_balancers(&state, input, td)?,
         None => Vec::new(),
     };
+    strategy::check(&req.config.strategy, &lbs)?;
     if req.grace.is_some() && lbs.is_empty() {
         return Err(invalid(
             "Health check grace period is only valid for services configured to use load balancers",
@@ -556,6 +561,10 @@ fn plan_update(state: &State, service: &Service, input: &Value) -> ApiResult<Upd
         (Some(_), Some(td)) => Some(load_balancers(state, input, td)?),
         (Some(_), None) => return Err(invalid("TaskDefinition not found.")),
     };
+    strategy::check(
+        &config.strategy,
+        load_balancers.as_deref().unwrap_or(&service.load_balancers),
+    )?;
     let force = input.opt_bool("forceNewDeployment")?.unwrap_or(false);
     let lbs_changed = load_balancers
         .as_ref()
@@ -585,6 +594,7 @@ fn apply_update(service: &mut Service, input: &Value, plan: UpdatePlan) -> Optio
     service.maximum_percent = plan.config.max;
     service.circuit_breaker = plan.config.breaker;
     service.alarms = plan.config.alarms;
+    service.strategy = plan.config.strategy;
     if let Some(d) = plan.desired {
         service.desired_count = d;
     }
@@ -607,13 +617,20 @@ fn apply_update(service: &mut Service, input: &Value, plan: UpdatePlan) -> Optio
         .get("networkConfiguration")
         .cloned()
         .unwrap_or(Value::Null);
-    let deployment = Deployment::new(
+    let mut deployment = Deployment::new(
         &service.arn,
         &td,
         service.launch_type.clone(),
         network,
         None,
     );
+    // Tasks register where production traffic goes now (a blue/green deployment's green
+    // tasks are moved to the other group by `service_deployments::begin`).
+    deployment.alternate = service
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary)
+        .is_some_and(|d| d.alternate);
     let id = deployment.id.clone();
     for d in &mut service.deployments {
         d.status = DeploymentStatus::Active;

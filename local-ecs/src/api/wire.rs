@@ -2,8 +2,9 @@
 
 use crate::state::{
     AlarmState, ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus,
-    MonitorStatus, RolloutState, ServiceDeploymentStatus, ServiceStatus, StopCode, TargetReason,
-    TargetState, TaskDefinitionStatus, TaskStatus,
+    HookAction, HookStage, HookStatus, HookTarget, LifecycleStage, MonitorStatus, RolloutState,
+    ServiceDeploymentStatus, ServiceStatus, StopCode, Strategy, TargetReason, TargetState,
+    TaskDefinitionStatus, TaskStatus,
 };
 
 /// A status as AWS writes it on the wire.
@@ -206,6 +207,105 @@ pub const CONTROLLER_TYPES: [ControllerType; 3] = [
     ControllerType::CodeDeploy,
     ControllerType::External,
 ];
+
+impl Wire for Strategy {
+    fn wire(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "ROLLING",
+            Strategy::BlueGreen => "BLUE_GREEN",
+            Strategy::Linear => "LINEAR",
+            Strategy::Canary => "CANARY",
+        }
+    }
+}
+
+/// Every deployment strategy, for parsing.
+pub const STRATEGIES: [Strategy; 4] = [
+    Strategy::Rolling,
+    Strategy::BlueGreen,
+    Strategy::Linear,
+    Strategy::Canary,
+];
+
+impl Wire for HookStage {
+    fn wire(self) -> &'static str {
+        match self {
+            HookStage::ReconcileService => "RECONCILE_SERVICE",
+            HookStage::PreScaleUp => "PRE_SCALE_UP",
+            HookStage::PostScaleUp => "POST_SCALE_UP",
+            HookStage::TestTrafficShift => "TEST_TRAFFIC_SHIFT",
+            HookStage::PostTestTrafficShift => "POST_TEST_TRAFFIC_SHIFT",
+            HookStage::PreProductionTrafficShift => "PRE_PRODUCTION_TRAFFIC_SHIFT",
+            HookStage::ProductionTrafficShift => "PRODUCTION_TRAFFIC_SHIFT",
+            HookStage::PostProductionTrafficShift => "POST_PRODUCTION_TRAFFIC_SHIFT",
+        }
+    }
+}
+
+/// Every stage a hook can run at, for parsing.
+pub const HOOK_STAGES: [HookStage; 8] = [
+    HookStage::ReconcileService,
+    HookStage::PreScaleUp,
+    HookStage::PostScaleUp,
+    HookStage::TestTrafficShift,
+    HookStage::PostTestTrafficShift,
+    HookStage::PreProductionTrafficShift,
+    HookStage::ProductionTrafficShift,
+    HookStage::PostProductionTrafficShift,
+];
+
+impl Wire for HookAction {
+    fn wire(self) -> &'static str {
+        match self {
+            HookAction::Continue => "CONTINUE",
+            HookAction::Rollback => "ROLLBACK",
+        }
+    }
+}
+
+/// Every hook action, for parsing.
+pub const HOOK_ACTIONS: [HookAction; 2] = [HookAction::Continue, HookAction::Rollback];
+
+impl Wire for HookTarget {
+    fn wire(self) -> &'static str {
+        match self {
+            HookTarget::AwsLambda => "AWS_LAMBDA",
+            HookTarget::Pause => "PAUSE",
+        }
+    }
+}
+
+/// Every hook target type, for parsing.
+pub const HOOK_TARGETS: [HookTarget; 2] = [HookTarget::AwsLambda, HookTarget::Pause];
+
+impl Wire for HookStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            HookStatus::AwaitingAction => "AWAITING_ACTION",
+            HookStatus::InProgress => "IN_PROGRESS",
+            HookStatus::Succeeded => "SUCCEEDED",
+            HookStatus::Failed => "FAILED",
+            HookStatus::TimedOut => "TIMED_OUT",
+        }
+    }
+}
+
+impl Wire for LifecycleStage {
+    fn wire(self) -> &'static str {
+        match self {
+            LifecycleStage::ReconcileService => "RECONCILE_SERVICE",
+            LifecycleStage::PreScaleUp => "PRE_SCALE_UP",
+            LifecycleStage::ScaleUp => "SCALE_UP",
+            LifecycleStage::PostScaleUp => "POST_SCALE_UP",
+            LifecycleStage::TestTrafficShift => "TEST_TRAFFIC_SHIFT",
+            LifecycleStage::PostTestTrafficShift => "POST_TEST_TRAFFIC_SHIFT",
+            LifecycleStage::ProductionTrafficShift => "PRODUCTION_TRAFFIC_SHIFT",
+            LifecycleStage::PostProductionTrafficShift => "POST_PRODUCTION_TRAFFIC_SHIFT",
+            LifecycleStage::BakeTime => "BAKE_TIME",
+            LifecycleStage::CleanUp => "CLEAN_UP",
+        }
+    }
+}
 
 /// The value among `all` whose wire name is `text`.
 pub fn parse_wire<T: Wire>(all: &[T], text: &str) -> Option<T> {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::events;
-use crate::state::{CompletedDeployment, StopCode};
+use crate::state::{CompletedDeployment, HookStage, LifecycleStage, StopCode};
 
 /// Why a deployment fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum Failure {
     Alarms(Vec<String>),
     /// StopServiceDeployment asked for a rollback.
     Stopped,
+    /// A lifecycle hook answered ROLLBACK or timed out with ROLLBACK (the status reason).
+    Hook(String),
 }
 
 impl Failure {
@@ -25,6 +27,7 @@ impl Failure {
             Failure::Breaker => events::ROLLOUT_FAILED.to_owned(),
             Failure::Alarms(names) => events::rollout_failed_alarms(names),
             Failure::Stopped => events::ROLLOUT_STOPPED.to_owned(),
+            Failure::Hook(reason) => reason.clone(),
         }
     }
 
@@ -34,6 +37,7 @@ impl Failure {
             Failure::Breaker => events::deployment_failed(service, deployment),
             Failure::Alarms(names) => events::deployment_failed_alarms(service, deployment, names),
             Failure::Stopped => events::deployment_stopped(service, deployment),
+            Failure::Hook(_) => events::deployment_hook_failed(service, deployment),
         }
     }
 
@@ -43,6 +47,7 @@ impl Failure {
             Failure::Breaker => events::rollout_rolling_back(to),
             Failure::Alarms(_) => events::rollout_alarms_rolling_back(to),
             Failure::Stopped => events::rollout_stop_rolling_back(to),
+            Failure::Hook(_) => events::rollout_hook_rolling_back(to),
         }
     }
 }
@@ -218,6 +223,51 @@ pub enum Action {
     Forget {
         /// The task.
         task: String,
+    },
+    /// A blue/green (linear, canary) deployment enters a lifecycle stage.
+    Stage {
+        /// The service.
+        service: String,
+        /// The deployment (green).
+        deployment: String,
+        /// The stage.
+        stage: LifecycleStage,
+    },
+    /// The lifecycle hooks configured at `stage` start (PAUSE hooks await action).
+    OpenHooks {
+        /// The service.
+        service: String,
+        /// The deployment (green).
+        deployment: String,
+        /// Where they run.
+        stage: HookStage,
+        /// The production shift step they precede (0 elsewhere).
+        step: u32,
+    },
+    /// A hook's timeout passed: TIMED_OUT (its timeout action follows on the next pass).
+    HookTimedOut {
+        /// The service.
+        service: String,
+        /// The deployment (green).
+        deployment: String,
+        /// `hookId`.
+        hook: String,
+    },
+    /// A listener rule's forward action gets these target groups and weights.
+    Route {
+        /// The rule (a listener's default rule included).
+        rule: String,
+        /// (target group ARN, weight).
+        groups: Vec<(String, i64)>,
+    },
+    /// A production traffic shift step was made: `percent` of production is on green.
+    Shifted {
+        /// The service.
+        service: String,
+        /// The deployment (green).
+        deployment: String,
+        /// The share on green now.
+        percent: f64,
     },
 }
 

@@ -20,6 +20,9 @@ use crate::taskdef;
 
 use super::action::{Action, Failure, Plan};
 
+#[path = "apply_stages.rs"]
+mod stages;
+
 /// What the caller does after the lock is released.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -176,6 +179,35 @@ fn apply_one(shared: &Arc<Shared>, state: &mut State, action: Action, applied: &
             state.tasks.remove(&task);
             applied.forgotten.push(task);
         }
+        Action::Stage {
+            service,
+            deployment,
+            stage,
+        } => stages::stage(state, &service, &deployment, stage),
+        Action::OpenHooks {
+            service,
+            deployment,
+            stage,
+            step,
+        } => {
+            let at = (service.as_str(), deployment.as_str());
+            stages::open_hooks(state, shared.timing.minute, at, stage, step)
+        }
+        Action::HookTimedOut {
+            service,
+            deployment,
+            hook,
+        } => stages::hook_timed_out(state, &service, &deployment, &hook),
+        Action::Route { rule, groups } => {
+            if !state.set_forward_weights(&rule, &groups) {
+                tracing::warn!(rule, "the listener rule to shift traffic on is gone");
+            }
+        }
+        Action::Shifted {
+            service,
+            deployment,
+            percent,
+        } => stages::shifted(state, &service, &deployment, percent),
     }
 }
 
@@ -249,6 +281,9 @@ fn trip(
     rollback_to: Option<CompletedDeployment>,
     rollback_wanted: bool,
 ) {
+    if stages::roll_back_to_blue(state, service_arn, row, &cause) {
+        return;
+    }
     let reason = cause.reason();
     let Some(service) = state.service_by_arn_mut(service_arn) else {
         return;
@@ -304,7 +339,7 @@ fn record_trigger(sd: &mut crate::state::ServiceDeployment, cause: &Failure) {
             sd.alarms.status = MonitorStatus::Triggered;
             sd.alarms.triggered = names.clone();
         }
-        Failure::Stopped => {}
+        Failure::Stopped | Failure::Hook(_) => {}
     }
 }
 
@@ -329,6 +364,13 @@ fn roll_back(
         revision,
     );
     rollback.rollout_state_reason = cause.rolling_back(&target.id);
+    // It registers where the deployment it goes back to did.
+    rollback.alternate = service
+        .deployments
+        .iter()
+        .find(|d| d.id == target.id)
+        .or(service.deployments.first())
+        .is_some_and(|d| d.alternate);
     for d in &mut service.deployments {
         d.status = DeploymentStatus::Active;
     }

@@ -9,7 +9,11 @@
 //! - deployment alarms (`alarms`) in ALARM fail a deployment and roll it back, and keep a
 //!   settled one IN_PROGRESS for their bake time;
 //! - StopServiceDeployment's rollback goes to the last deployment that completed;
-//! - a stopped task's targets drain for the target group's deregistration delay.
+//! - a stopped task's targets drain for the target group's deregistration delay;
+//! - blue/green, linear and canary deployments run through the lifecycle stages (`stages`).
+
+#[path = "stages.rs"]
+mod stages;
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
@@ -149,7 +153,11 @@ impl<'v> Planner<'v> {
     }
 
     fn service(&mut self, service: &'v ServiceView) {
-        if self.breaker(service) || self.stop_requested(service) || self.alarms(service) {
+        if self.breaker(service)
+            || self.stop_requested(service)
+            || self.alarms(service)
+            || self.hook_rollback(service)
+        {
             // The deployments changed under this pass: plan the rest on the next one, now.
             self.wake_at(self.now.instant);
             return;
@@ -168,7 +176,12 @@ impl<'v> Planner<'v> {
         let Some(primary) = service.primary() else {
             return;
         };
-        let rollout = self.roll(service, primary, alive, stopped);
+        let rollout = if service.blue_green.is_some() {
+            self.advance(service, primary);
+            self.roll_blue_green(service, primary, alive, stopped)
+        } else {
+            self.roll(service, primary, alive, stopped)
+        };
         self.settle(service, primary, rollout);
     }
 
@@ -482,7 +495,13 @@ impl<'v> Planner<'v> {
             .iter()
             .filter(|t| t.of_deployment(&primary.id) && self.healthy(service, t))
             .count() as i64;
+        // A blue/green deployment completes only in CLEAN_UP, once blue is gone.
+        let cleaned_up = service
+            .blue_green
+            .as_ref()
+            .is_none_or(|run| run.stage == Some(crate::state::LifecycleStage::CleanUp));
         let settled = !others_alive
+            && cleaned_up
             && primary_healthy == service.desired
             && r.alive.len() as i64 == service.desired
             && r.started == 0;
@@ -634,17 +653,29 @@ impl<'v> Planner<'v> {
         }
     }
 
+    /// Registers a task's targets: in each load balancer's target group, or its alternate
+    /// one when the task's deployment uses the alternate groups (blue/green).
     fn register(&mut self, service: Option<&ServiceView>, task: &TaskView) {
         let targets: Vec<(String, u16)> = service
             .map(|s| {
+                let alternate = s
+                    .deployments
+                    .iter()
+                    .any(|d| d.alternate && task.of_deployment(&d.id));
                 s.load_balancers
                     .iter()
-                    .filter(|lb| self.view.target_groups.contains_key(&lb.target_group_arn))
                     .filter_map(|lb| {
+                        let group = match &lb.advanced {
+                            Some(a) if alternate => &a.alternate_target_group_arn,
+                            _ => &lb.target_group_arn,
+                        };
+                        if !self.view.target_groups.contains_key(group) {
+                            return None;
+                        }
                         let (_, _, host) = task.ports.iter().find(|(name, port, _)| {
                             *name == lb.container_name && i64::from(*port) == lb.container_port
                         })?;
-                        Some((lb.target_group_arn.clone(), *host))
+                        Some((group.clone(), *host))
                     })
                     .collect()
             })

@@ -4,6 +4,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "tests_blue_green.rs"]
+mod blue_green;
+
 use super::action::{Action, Failure, Now, Plan};
 use super::breaker;
 use super::plan::{STALL_REPEAT, plan};
@@ -57,6 +60,7 @@ fn deployment(id: &str, status: DeploymentStatus, rollout: RolloutState) -> Depl
             created_at: created(),
         }),
         baking_since: None,
+        alternate: false,
     }
 }
 
@@ -117,6 +121,7 @@ fn service(desired: i64, min: i64, max: i64) -> ServiceView {
             target_group_arn: TG.into(),
             container_name: "app".into(),
             container_port: 8080,
+            advanced: None,
         }],
         deployments: vec![
             deployment(NEW, DeploymentStatus::Primary, RolloutState::InProgress),
@@ -129,6 +134,7 @@ fn service(desired: i64, min: i64, max: i64) -> ServiceView {
         }),
         steady_reported_at: None,
         stall_reported_at: None,
+        blue_green: None,
     }
 }
 
@@ -216,6 +222,7 @@ fn view(service: ServiceView, tasks: Vec<TaskView>) -> View {
         max_stopped_tasks: 1000,
         stopped_tasks_per_service: 10,
         alarms: Default::default(),
+        minute: Duration::from_secs(60),
     }
 }
 

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::state::{
-    AlarmState, CircuitBreaker, CompletedDeployment, DeploymentAlarms, DeploymentStatus,
-    DesiredStatus, HealthStatus, RolloutState, ServiceDeploymentStatus, ServiceLoadBalancer,
-    ServiceStatus, State, StopCode, TargetState, Task, TaskStatus,
+    AlarmState, BlueGreenRun, CircuitBreaker, CompletedDeployment, DeploymentAlarms,
+    DeploymentStatus, DesiredStatus, HealthStatus, RolloutState, ServiceDeploymentStatus,
+    ServiceLoadBalancer, ServiceStatus, State, StopCode, TargetState, Task, TaskStatus,
 };
 
 /// Everything one scheduler pass decides from.
@@ -31,6 +31,8 @@ pub struct View {
     pub stopped_tasks_per_service: usize,
     /// CloudWatch alarms by name.
     pub alarms: BTreeMap<String, AlarmView>,
+    /// How long a minute of a blue/green deployment's bake and hook times lasts.
+    pub minute: Duration,
 }
 
 /// A CloudWatch alarm, as the deployment alarms rule needs it.
@@ -75,6 +77,9 @@ pub struct ServiceView {
     pub steady_reported_at: Option<Instant>,
     /// When the stall event was last sent for the current stall.
     pub stall_reported_at: Option<Instant>,
+    /// The PRIMARY deployment's run through the lifecycle stages, while its service
+    /// deployment (blue/green, linear or canary) is PENDING or IN_PROGRESS.
+    pub blue_green: Option<BlueGreenRun>,
 }
 
 /// A deployment, as the scheduler needs it.
@@ -96,6 +101,8 @@ pub struct DeploymentView {
     pub owner: Option<OwnerView>,
     /// Since when it is settled while the alarms' bake time runs.
     pub baking_since: Option<Instant>,
+    /// Its tasks register in the alternate target groups.
+    pub alternate: bool,
 }
 
 /// The service deployment a deployment of the table belongs to.
@@ -214,6 +221,7 @@ impl View {
             stopped_task_retention: timing.stopped_task_retention,
             max_stopped_tasks: timing.max_stopped_tasks,
             stopped_tasks_per_service: timing.stopped_tasks_per_service,
+            minute: timing.minute,
             alarms: state
                 .alarms
                 .values()
@@ -278,6 +286,7 @@ fn deployment_view(
         monitoring_complete: d.monitoring_complete,
         owner,
         baking_since: d.baking_since,
+        alternate: d.alternate,
     }
 }
 
@@ -306,7 +315,26 @@ fn service_view(
         last_completed: service.last_completed.clone(),
         steady_reported_at: service.runtime.steady_reported_at,
         stall_reported_at: service.runtime.stall_reported_at,
+        blue_green: blue_green_of(service),
     }
+}
+
+/// The blue/green run of the PRIMARY deployment's own service deployment, while it goes on.
+fn blue_green_of(service: &crate::state::Service) -> Option<BlueGreenRun> {
+    let primary = service
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary)?;
+    service
+        .service_deployment_of_row(&primary.id)
+        .filter(|sd| sd.deployment_id == primary.id)
+        .filter(|sd| {
+            matches!(
+                sd.status,
+                ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress
+            )
+        })
+        .and_then(|sd| sd.blue_green.clone())
 }
 
 fn task_view(state: &State, task: &Task) -> TaskView {

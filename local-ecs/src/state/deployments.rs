@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::status::{MonitorStatus, ServiceDeploymentStatus};
+use super::strategy::{AdvancedConfig, BlueGreenRun};
 
 /// `deploymentConfiguration.alarms`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +44,9 @@ pub struct ServiceLoadBalancer {
     pub container_name: String,
     /// `containerPort`.
     pub container_port: i64,
+    /// `advancedConfiguration` (blue/green, linear and canary deployments).
+    #[serde(default)]
+    pub advanced: Option<AdvancedConfig>,
 }
 
 /// A service revision: the configuration one deployment of the table runs.
@@ -149,6 +153,10 @@ pub struct ServiceDeployment {
     pub rollback: Option<RollbackRecord>,
     /// Task counts by revision ARN, frozen when it finished (live counts before).
     pub final_counts: Option<BTreeMap<String, RevisionCounts>>,
+    /// Its run through the lifecycle stages, when it replaces a blue revision with a
+    /// BLUE_GREEN, LINEAR or CANARY strategy.
+    #[serde(default)]
+    pub blue_green: Option<BlueGreenRun>,
 }
 
 impl ServiceDeployment {

@@ -16,6 +16,7 @@ use super::status::{
     ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus, RolloutState,
     ServiceStatus, StopCode, TaskDefinitionStatus, TaskStatus,
 };
+use super::strategy::StrategySettings;
 use crate::{events, ids};
 
 /// How many events a service keeps, as ECS does.
@@ -107,6 +108,10 @@ pub struct Deployment {
     /// Since when it is settled while the deployment alarms' bake time runs.
     #[serde(skip)]
     pub baking_since: Option<Instant>,
+    /// Its tasks register in the load balancers' alternate target groups
+    /// (`advancedConfiguration.alternateTargetGroupArn`) rather than `targetGroupArn`.
+    #[serde(default)]
+    pub alternate: bool,
 }
 
 impl Deployment {
@@ -137,6 +142,7 @@ impl Deployment {
             network_configuration,
             revision_arn,
             baking_since: None,
+            alternate: false,
         }
     }
 }
@@ -204,6 +210,9 @@ pub struct Service {
     /// Its service deployments, oldest first.
     #[serde(default)]
     pub service_deployments: Vec<ServiceDeployment>,
+    /// `deploymentConfiguration.strategy` and what goes with it.
+    #[serde(default)]
+    pub strategy: StrategySettings,
     /// Scheduler bookkeeping that does not survive a restart.
     #[serde(skip)]
     pub runtime: ServiceRuntime,

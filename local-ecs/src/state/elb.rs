@@ -165,3 +165,94 @@ pub struct Rule {
     /// `Tags` as sent.
     pub tags: Value,
 }
+
+/// A listener's default rule's ARN, derived from the listener so it is stable across
+/// restarts.
+pub fn default_rule_arn(listener_arn: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(listener_arn.as_bytes());
+    let id: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}/{id}",
+        listener_arn.replacen(":listener/", ":listener-rule/", 1)
+    )
+}
+
+impl super::State {
+    /// The actions of rule `arn` (a listener's default rule included).
+    pub fn rule_actions_mut(&mut self, arn: &str) -> Option<&mut Value> {
+        if let Some(i) = self.rules.iter().position(|r| r.arn == arn) {
+            return Some(&mut self.rules[i].actions);
+        }
+        self.listeners
+            .iter_mut()
+            .find(|l| default_rule_arn(&l.arn) == arn)
+            .map(|l| &mut l.default_actions)
+    }
+
+    /// The actions of rule `arn` (a listener's default rule included).
+    pub fn rule_actions(&self, arn: &str) -> Option<&Value> {
+        if let Some(rule) = self.rules.iter().find(|r| r.arn == arn) {
+            return Some(&rule.actions);
+        }
+        self.listeners
+            .iter()
+            .find(|l| default_rule_arn(&l.arn) == arn)
+            .map(|l| &l.default_actions)
+    }
+
+    /// Rewrites the first forward action of rule `arn` to send to `groups` with these
+    /// weights, in AWS's shape (`TargetGroupArn` too when there is one group). False when the
+    /// rule or its forward action is gone.
+    pub fn set_forward_weights(&mut self, arn: &str, groups: &[(String, i64)]) -> bool {
+        let Some(Value::Array(actions)) = self.rule_actions_mut(arn) else {
+            return false;
+        };
+        let Some(forward) = actions
+            .iter_mut()
+            .filter(|a| a.get("Type").and_then(Value::as_str) == Some("forward"))
+            .min_by_key(|a| a.get("Order").and_then(Value::as_i64).unwrap_or(i64::MAX))
+        else {
+            return false;
+        };
+        let Value::Object(forward) = forward else {
+            return false;
+        };
+        let stickiness = forward
+            .get("ForwardConfig")
+            .and_then(|c| c.get("TargetGroupStickinessConfig"))
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({"Enabled": false}));
+        let tuples: Vec<Value> = groups
+            .iter()
+            .map(|(g, w)| serde_json::json!({"TargetGroupArn": g, "Weight": w}))
+            .collect();
+        forward.remove("TargetGroupArn");
+        if let [(only, _)] = groups {
+            forward.insert("TargetGroupArn".into(), Value::String(only.clone()));
+        }
+        forward.insert(
+            "ForwardConfig".into(),
+            serde_json::json!({"TargetGroups": tuples, "TargetGroupStickinessConfig": stickiness}),
+        );
+        self.dirty = true;
+        true
+    }
+
+    /// The weight rule `arn`'s first forward action gives target group `group`.
+    pub fn forward_weight(&self, arn: &str, group: &str) -> Option<i64> {
+        let Some(Value::Array(actions)) = self.rule_actions(arn) else {
+            return None;
+        };
+        let forward = actions
+            .iter()
+            .filter(|a| a.get("Type").and_then(Value::as_str) == Some("forward"))
+            .min_by_key(|a| a.get("Order").and_then(Value::as_i64).unwrap_or(i64::MAX))?;
+        forward
+            .pointer("/ForwardConfig/TargetGroups")
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|t| t.get("TargetGroupArn").and_then(Value::as_str) == Some(group))
+            .map(|t| t.get("Weight").and_then(Value::as_i64).unwrap_or(1))
+    }
+}

@@ -9,6 +9,7 @@ mod ecs;
 mod elb;
 mod service_deployments;
 mod status;
+mod strategy;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,11 +26,17 @@ pub use ecs::{
     CircuitBreaker, Cluster, CompletedDeployment, ContainerRun, Deployment, Service, Task,
     TaskDefinition,
 };
-pub use elb::{HealthCheck, Listener, LoadBalancer, Rule, Target, TargetGroup};
+pub use elb::{HealthCheck, Listener, LoadBalancer, Rule, Target, TargetGroup, default_rule_arn};
 pub use status::{
     AlarmState, ContainerStatus, ControllerType, DeploymentStatus, DesiredStatus, HealthStatus,
     MonitorStatus, RolloutState, ServiceDeploymentStatus, ServiceStatus, StopCode, TargetReason,
     TargetState, TaskDefinitionStatus, TaskStatus,
+};
+
+pub use strategy::{
+    AdvancedConfig, BlueGreenRun, CanaryConfig, HookAction, HookRun, HookStage, HookStatus,
+    HookTarget, HookTimeout, LifecycleHook, LifecycleStage, LinearConfig, Route, Strategy,
+    StrategySettings, weights,
 };
 
 use crate::ids;
@@ -65,6 +72,10 @@ pub struct State {
     /// CloudWatch metric alarms by name.
     #[serde(default)]
     pub alarms: BTreeMap<String, MetricAlarm>,
+    /// Smooth weighted round robin of weighted forward actions, by listener and rule
+    /// (runtime only).
+    #[serde(skip)]
+    pub forward_rounds: BTreeMap<String, Vec<i64>>,
     /// Set by every change that must reach the state file.
     #[serde(skip)]
     pub dirty: bool,

@@ -66,6 +66,19 @@ impl Env {
         Env::start_in(dir, 0).await
     }
 
+    /// Starts local-ecs with these timings on an ephemeral port with a fresh state directory.
+    pub async fn start_with_timing(timing: local_ecs::Timing) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::new(dir.path()).with_port(0);
+        config.timing = timing;
+        let running = LocalEcs::start(config).await.expect("start local-ecs");
+        let endpoint = running.endpoint().to_owned();
+        let credentials = running.credentials().clone();
+        let mut env = Env::clients(&endpoint, credentials, dir).await;
+        env.running = Some(running);
+        env
+    }
+
     /// Starts local-ecs in `dir` on `port`.
     pub async fn start_in(dir: tempfile::TempDir, port: u16) -> Env {
         let running = LocalEcs::start(Config::new(dir.path()).with_port(port))
