@@ -1,13 +1,11 @@
 //! A load-balancer listener closes slow and idle client connections after its idle timeout
 //! (an ALB's 60 s; a short one here), instead of holding them open forever.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::sdk_config;
+use crate::common::sdk_config;
 use local_ecs::{Config, LocalEcs, Running};
 
 const IDLE: Duration = Duration::from_millis(400);

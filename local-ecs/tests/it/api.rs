@@ -1,8 +1,7 @@
 //! The APIs as the AWS SDKs see them: typed errors, faithful round trips, AWS-shaped ids,
 //! and listener rules evaluated by a real listener.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_ecs::types::{
     ContainerDefinition, EphemeralStorage, HealthCheck, KeyValuePair, LogConfiguration, LogDriver,
     PortMapping, ProxyConfiguration, RuntimePlatform, Secret, Tag,
@@ -12,7 +11,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, PathPatternConditionConfig, ProtocolEnum,
     RuleCondition, TargetGroupAttribute,
 };
-use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecs_errors_are_typed() {

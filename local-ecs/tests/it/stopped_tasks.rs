@@ -1,10 +1,8 @@
 //! Only the newest stopped tasks of a service are kept: the older ones leave ListTasks and
 //! DescribeTasks (and their directories are removed) as new ones stop.
 
-mod common;
-
+use crate::common::{sdk_config, wait_for};
 use aws_sdk_ecs::types::{ContainerDefinition, DesiredStatus};
-use common::{sdk_config, wait_for};
 use local_ecs::{Config, LocalEcs};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

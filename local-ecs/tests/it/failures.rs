@@ -1,10 +1,8 @@
 //! Things going wrong, as ECS reports them: a crashing image and the circuit breaker with
 //! rollback, a missing image, failing ELB health checks, and a task killed with SIGKILL.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_ecs::types::DeploymentRolloutState;
-use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashing_image_trips_the_circuit_breaker_and_rolls_back() {

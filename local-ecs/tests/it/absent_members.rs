@@ -3,9 +3,7 @@
 //! member at all (a client paging while `"nextToken" in response` stops there), no answer
 //! carries a `null`, and a healthy target's `TargetHealth` has no `Reason` element.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const ECS: &str = "AmazonEC2ContainerServiceV20141113";

@@ -8,10 +8,9 @@
 //! A minute lasts 250 ms here (`Timing::minute`, `serve --minute-seconds`): bakes that must
 //! hold while the test looks are hundreds of minutes, ones that must pass are a few.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use aws_sdk_ecs::operation::create_service::CreateServiceError;
 use aws_sdk_ecs::types::{
     AdvancedConfiguration, CanaryConfiguration, DeploymentConfiguration, DeploymentLifecycleHook,
@@ -24,7 +23,6 @@ use aws_sdk_ecs::types::{
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, ProtocolEnum, TargetGroupTuple,
 };
-use common::*;
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/ecsInfrastructureRole";
 

@@ -3,13 +3,11 @@
 //! protocol's format), only registry requests with an ECR password; and its state directory
 //! is private.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, SystemTime};
 
+use crate::common::*;
 use aws_sdk_ecs::error::ProvideErrorMetadata;
-use common::*;
 
 const ECS_TARGET: &str = "AmazonEC2ContainerServiceV20141113.ListClusters";
 const JSON: &str = "application/x-amz-json-1.1";

@@ -2,15 +2,13 @@
 //! them: typed errors, AWS-shaped ARNs, and what each service answer carries. No task runs
 //! here (the outcomes of real deployments are in `deployment_outcomes.rs`).
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
 use aws_sdk_ecs::types::{
     DeploymentAlarms, DeploymentConfiguration, DeploymentController, DeploymentControllerType,
     ServiceDeploymentStatus,
 };
-use common::*;
 
 const ACCOUNT: &str = "000000000000";
 

@@ -130,9 +130,10 @@ pub async fn changes(env: &Env, stack: &Stack) {
         .await
         .expect("DescribeListeners");
     let listener = listeners.listeners()[0].listener_arn().map(str::to_owned);
-    env.elb
+    let rule = env
+        .elb
         .create_rule()
-        .set_listener_arn(listener)
+        .set_listener_arn(listener.clone())
         .priority(10)
         .conditions(
             RuleCondition::builder()
@@ -149,6 +150,42 @@ pub async fn changes(env: &Env, stack: &Stack) {
         .send()
         .await
         .expect("CreateRule");
+    // Weighted forwards, as ECS writes them during a blue/green deployment.
+    let weighted = |weight: i32| {
+        use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(
+                        TargetGroupTuple::builder()
+                            .target_group_arn(&stack.target_group_arn)
+                            .weight(weight)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    };
+    env.elb
+        .modify_rule()
+        .set_rule_arn(
+            rule.rules()
+                .first()
+                .and_then(|r| r.rule_arn())
+                .map(str::to_owned),
+        )
+        .actions(weighted(5))
+        .send()
+        .await
+        .expect("ModifyRule");
+    env.elb
+        .modify_listener()
+        .set_listener_arn(listener)
+        .default_actions(weighted(1))
+        .send()
+        .await
+        .expect("ModifyListener");
     env.ecr
         .create_repository()
         .repository_name("scratch")
@@ -385,10 +422,18 @@ pub async fn errors(env: &Env, stack: &Stack) {
     // Only a PENDING or IN_PROGRESS service deployment can be stopped.
     let stop = e
         .stop_service_deployment()
-        .set_service_deployment_arn(done)
+        .set_service_deployment_arn(done.clone())
         .send()
         .await;
     assert!(stop.is_err());
+    // Nor can a finished one be continued: no hook awaits an action.
+    let answer = e
+        .continue_service_deployment()
+        .set_service_deployment_arn(done)
+        .hook_id("none")
+        .send()
+        .await;
+    assert!(answer.is_err());
     assert!(
         e.describe_services()
             .cluster("missing")

@@ -2,9 +2,7 @@
 //! revision completes, a crashing one is reported as rolled back (never as success), and
 //! the URL discovered from the load balancer serves the build that should be there.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use deploy_sdk::deploy::{DeployRequest, Deployer};
 use deploy_sdk::rollout::{Outcome, RolloutEvent, WatchOptions};
 use deploy_sdk::service::ServiceRef;

@@ -7,15 +7,13 @@
 //! bake time (Period 3600 s × 10 evaluation periods / 60 = 10 minutes here) holds a settled
 //! deployment IN_PROGRESS: no race with the scheduler.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use aws_sdk_ecs::types::{
     DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentRolloutState,
     ServiceDeployment, ServiceDeploymentRollbackMonitorsStatus as Monitor,
     ServiceDeploymentStatus as Status,
 };
-use common::*;
 
 async fn service_deployment(env: &Env, arn: &str) -> ServiceDeployment {
     let out = env

@@ -1,10 +1,8 @@
 //! The registry behind ECR, with real clients: oci-client (through deploy-sdk's push and
 //! directly), skopeo, and raw HTTP for the corners of the distribution spec.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -1,9 +1,7 @@
 //! Rolling updates through the real AWS SDK clients, with real hello-service processes and
 //! real HTTP through the listener: the minimumHealthyPercent / maximumPercent arithmetic.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Answers that are not a 200 (or errors), as readable lines.
 fn failures(answers: &[Result<Answer, String>]) -> Vec<String> {

@@ -56,7 +56,7 @@ pub fn ensure_installed() -> PathBuf {
     }
     let _ = std::fs::remove_file(&stamp);
     let requirements =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wire_shapes/requirements.txt");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/wire_shapes/requirements.txt");
     run(Command::new(&python)
         .args([
             "-m",

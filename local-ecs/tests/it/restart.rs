@@ -1,9 +1,7 @@
 //! Restarting local-ecs: services, definitions, images and listeners come back from the
 //! state directory and their tasks are started again; no task outlives a shutdown.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn process_alive(pid: i32) -> bool {
     // A reaped process is gone from /proc; a zombie would still be listed as Z.

@@ -6,28 +6,20 @@
 //! operation's name, so an operation local-ecs gains joins the suite by being called here.
 //! Values outside a shape's range (the 1 s health-check interval) are printed as notes.
 
-mod common;
-
-#[path = "wire_shapes/check.rs"]
 mod check;
-#[path = "wire_shapes/models.rs"]
 mod models;
-#[path = "wire_shapes/recorder.rs"]
 mod recorder;
-#[path = "wire_shapes/scenario.rs"]
 mod scenario;
-#[path = "wire_shapes/served.rs"]
 mod served;
-#[path = "wire_shapes/wire.rs"]
 mod wire;
-#[path = "wire_shapes/xml.rs"]
 mod xml;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
+use crate::common;
+use crate::common::*;
 use check::{Exchange, Findings, Model, Protocol};
-use common::*;
 
 /// The four models, installed and read once per test process.
 fn models() -> &'static HashMap<&'static str, Model> {

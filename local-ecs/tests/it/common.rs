@@ -3,8 +3,6 @@
 //! balancer stack (local-stack's), and polling helpers with generous deadlines (CI has two
 //! loaded cores).
 
-#![allow(dead_code)] // each test binary uses a different part of this helper
-
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
