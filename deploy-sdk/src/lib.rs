@@ -129,6 +129,7 @@ pub mod service_deployment;
 pub mod targets;
 pub mod taskdef;
 pub mod tasks;
+pub mod time_budget;
 pub mod verify;
 
 pub use aws::{AwsOptions, AwsTimeouts, Clients, MAX_ATTEMPTS, StaticCredentials, load_sdk_config};

@@ -19,6 +19,7 @@ mod local_guard;
 mod out;
 mod progress;
 mod rollback;
+mod short_names;
 mod status;
 mod util;
 mod watch;

@@ -11,6 +11,7 @@ mod report;
 mod repository;
 mod roll;
 mod rollback_on_failure;
+mod traffic;
 mod verify;
 mod verify_failed;
 
@@ -101,7 +102,7 @@ async fn pipeline(
         deploy.report.outcome = "started".into();
         return Ok(());
     }
-    let outcome = deploy.watch_rollout(&started).await?;
+    let outcome = deploy.watch_rollout(&started, &image).await?;
     deploy.stage_done(roll, &outcome_text(&outcome));
     if !outcome.is_success() {
         return Err(deploy.rollback_on_failure(&started, outcome).await);

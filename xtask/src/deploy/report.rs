@@ -3,7 +3,7 @@
 
 use deploy_sdk::rollout::JudgedBy;
 use deploy_sdk::service::short_task_definition;
-use deploy_sdk::verify::VerifyReport;
+use deploy_sdk::verify::{TrafficReport, VerifyReport};
 use serde::Serialize;
 
 use crate::progress::Progress;
@@ -31,6 +31,10 @@ pub struct Report {
     pub stopped_tasks: Vec<String>,
     pub last_events: Vec<String>,
     pub rollout: Option<RolloutJson>,
+    /// The load balancer asked through the roll stage (null: not sampled, see
+    /// `traffic_not_sampled`).
+    pub traffic: Option<TrafficJson>,
+    pub traffic_not_sampled: Option<String>,
     pub rollback: Option<RollbackReport>,
     /// Another client's deployment that replaced ours (outcome `superseded`).
     pub superseded_by: Option<SupersededJson>,
@@ -110,6 +114,44 @@ impl From<&VerifyReport> for VerifyJson {
             first_new_after_seconds: r.first_new_after.map(|d| d.as_secs_f64()),
             converged_after_seconds: r.converged_after.map(|d| d.as_secs_f64()),
             per_second: r
+                .per_second
+                .iter()
+                .map(|s| [s.new, s.old, s.errors])
+                .collect(),
+        }
+    }
+}
+
+/// Traffic through the roll stage.
+#[derive(Debug, Serialize)]
+pub struct TrafficJson {
+    pub url: String,
+    /// Seconds from the start of the deploy to the first request (the time axis of
+    /// `per_second`).
+    pub started_at_seconds: f64,
+    pub seconds: f64,
+    pub requests: u32,
+    pub new: u32,
+    pub old: u32,
+    pub failed: u32,
+    /// Failures by description.
+    pub errors: std::collections::BTreeMap<String, u32>,
+    /// Per second: [new, old, failed].
+    pub per_second: Vec<[u32; 3]>,
+}
+
+impl TrafficJson {
+    pub fn of(t: &TrafficReport, started_at_seconds: f64) -> TrafficJson {
+        TrafficJson {
+            url: t.url.clone(),
+            started_at_seconds,
+            seconds: t.elapsed.as_secs_f64(),
+            requests: t.requests(),
+            new: t.totals.new,
+            old: t.totals.old,
+            failed: t.totals.errors,
+            errors: t.errors.clone(),
+            per_second: t
                 .per_second
                 .iter()
                 .map(|s| [s.new, s.old, s.errors])
