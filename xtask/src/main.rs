@@ -17,6 +17,7 @@ mod local;
 mod local_ecs;
 mod local_guard;
 mod out;
+mod plan_cmd;
 mod progress;
 mod rollback;
 mod short_names;
@@ -55,6 +56,13 @@ enum Task {
     Status(status::StatusArgs),
     /// Put the service back on the task definition before the last deploy (or --to), and wait.
     Rollback(rollback::RollbackArgs),
+    /// The roll's time budget without deploying: where the time goes, and settings that cut it.
+    ///
+    /// Reads the service, its task definition and target groups (desired count, minimum and
+    /// maximum percent, health-check interval × healthy threshold, grace period,
+    /// deregistration delay, stopTimeout), predicts each phase of a rolling update, and
+    /// suggests changes with their trade-offs. With --local, against local-ecs.
+    Plan(plan_cmd::PlanArgs),
     /// Manage local-ecs, the local ECS + ECR + ALB: up, down, status, logs.
     Local(local::LocalArgs),
     /// Measure a component against its performance targets (figures go in the README).
@@ -78,6 +86,7 @@ fn main() -> std::process::ExitCode {
         Task::Image(args) => image::run(args),
         Task::Status(args) => status::run(args),
         Task::Rollback(args) => rollback::run(args),
+        Task::Plan(args) => plan_cmd::run(args),
         Task::Local(args) => local::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Lint(args) => lint::run(args),

@@ -13,6 +13,11 @@ pub struct ActualMilestones {
     ours: String,
     /// Tasks our deployment wants (from the table).
     desired: Option<u32>,
+    /// The last table showed no other deployment's task running or pending.
+    table_clear: bool,
+    /// The last target health showed no other deployment's target, draining ones included
+    /// (None: not read, as without a load balancer).
+    targets_clear: Option<bool>,
     /// Our deployment RUNNING its desired count.
     pub new_running: Option<f64>,
     /// Our targets healthy, as many as desired.
@@ -46,14 +51,17 @@ impl ActualMilestones {
                 if ours.running >= ours.desired {
                     self.new_running.get_or_insert(at);
                 }
-                let others_left = table
+                self.table_clear = !table
                     .iter()
                     .any(|d| d.id != self.ours && d.running + d.pending > 0);
-                if !others_left {
-                    self.old_gone.get_or_insert(at);
-                }
             }
             RolloutEvent::TargetHealth(groups) => {
+                // A stopping task leaves the table's running count before its target drains.
+                self.targets_clear = Some(groups.iter().all(|g| {
+                    g.by_deployment
+                        .iter()
+                        .all(|(d, c)| d.as_deref() == Some(self.ours.as_str()) || c.total() == 0)
+                }));
                 let Some(desired) = self.desired else { return };
                 // Every group must have them all: a task is in service in each of its groups.
                 let all = !groups.is_empty()
@@ -74,6 +82,9 @@ impl ActualMilestones {
                 }
             }
             _ => {}
+        }
+        if self.table_clear && self.targets_clear != Some(false) && self.desired.is_some() {
+            self.old_gone.get_or_insert(at);
         }
     }
 
@@ -123,6 +134,23 @@ mod tests {
         }])
     }
 
+    fn draining_old() -> RolloutEvent {
+        let counts = |healthy, draining| TargetCounts {
+            healthy,
+            draining,
+            ..TargetCounts::default()
+        };
+        RolloutEvent::TargetHealth(vec![TargetGroupHealth {
+            target_group_arn: "tg".into(),
+            by_deployment: [
+                (Some("new".to_owned()), counts(2, 0)),
+                (Some("old".to_owned()), counts(0, 1)),
+            ]
+            .into(),
+            unhealthy_reasons: vec![],
+        }])
+    }
+
     #[test]
     fn milestones_come_from_the_table_and_target_health() {
         let s = Duration::from_secs;
@@ -134,8 +162,9 @@ mod tests {
         m.observe(&table(2, 2), s(3));
         m.observe(&healthy(1), s(4));
         m.observe(&table(2, 2), s(5));
-        m.observe(&table(2, 0), s(9));
-        m.observe(&table(2, 0), s(10));
+        m.observe(&draining_old(), s(8));
+        m.observe(&table(2, 0), s(9)); // the old target still drains
+        m.observe(&healthy(2), s(10));
         let done = Outcome::Completed {
             deployment_id: "new".into(),
             task_definition: "td".into(),
@@ -144,7 +173,7 @@ mod tests {
         assert_eq!(m.new_running, Some(3.0));
         // Target health said 2 healthy at 2 s (the table had said we want 2 at 1 s).
         assert_eq!(m.new_healthy, Some(2.0));
-        assert_eq!(m.old_gone, Some(9.0));
+        assert_eq!(m.old_gone, Some(10.0));
         assert_eq!(m.completed, Some(11.0));
     }
 

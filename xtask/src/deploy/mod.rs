@@ -3,6 +3,7 @@
 //! stage is a method of [`Deploy`], the one deploy in progress, in a file of its own.
 
 mod args;
+mod budget;
 mod context;
 mod docker;
 mod native;
@@ -21,6 +22,7 @@ use deploy_sdk::taskdef::parse_env_assignment;
 
 pub use args::DeployArgs;
 use args::{Builder, Output};
+pub use budget::{estimates, prediction_lines};
 use context::{Deploy, ImageToDeploy};
 use report::{ImageReport, Report, print_summary};
 

@@ -24,6 +24,7 @@ impl Deploy<'_> {
         let started = match found {
             Found::Missing(stack) => {
                 let stack = stack.context("the local stack was not bootstrapped")?;
+                self.say("roll budget: not predicted (the service is created by this deploy)");
                 let started = bootstrap::create_service(
                     &self.clients,
                     self.settings,
@@ -46,6 +47,8 @@ impl Deploy<'_> {
                     self.say(
                         "nothing to change: the service already runs this image and environment",
                     );
+                } else {
+                    self.predict_roll(&prepared).await;
                 }
                 self.deployer.start(&prepared, &request).await?
             }
@@ -100,6 +103,7 @@ impl Deploy<'_> {
         let (watched, traffic) = tokio::join!(watching, sampling);
         self.record_traffic(traffic, sampling_from);
         let watched = watched?;
+        self.record_actuals(&watched.milestones);
         let from = watched.messages.len().saturating_sub(10);
         self.report.last_events = watched.messages[from..].to_vec();
         self.report.rollout = RolloutJson::of(&watched);
