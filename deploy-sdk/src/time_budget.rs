@@ -104,8 +104,8 @@ mod tests {
     #[test]
     fn local_checks_start_at_registration() {
         let p = predict(&local(2, 100, 200, 1), &Estimates::local()).unwrap();
-        // 0.5 start + 1 × 1 s check + 1 s delay + 0.2 exit + 1.5 seen.
-        assert!((p.total - 4.2).abs() < 1e-9, "{}", p.total);
+        // 0.3 start + 1 × 1 s check + 1 s delay + 0.4 exit + 0.8 seen.
+        assert!((p.total - 3.5).abs() < 1e-9, "{}", p.total);
     }
 
     #[test]

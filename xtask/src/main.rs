@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_deploy;
+mod bench_plan;
 mod binary;
 mod bootstrap;
 mod config;
