@@ -56,9 +56,9 @@ struct Measured {
 }
 
 impl Measured {
-    /// (actual − predicted) / actual.
+    /// (predicted − actual) / actual: positive when the prediction was too long.
     fn error(&self) -> f64 {
-        (self.actual - self.predicted) / self.actual
+        (self.predicted - self.actual) / self.actual
     }
 }
 
@@ -72,7 +72,9 @@ pub fn run(rounds: usize) -> Result<()> {
         .to_owned();
     let runtime = tokio::runtime::Runtime::new()?;
     let clients = runtime.block_on(clients(&state_dir))?;
-    let target = crate::config::TargetArgs::default().resolve()?.service_ref();
+    let target = crate::config::TargetArgs::default()
+        .resolve()?
+        .service_ref();
     let mut rows = Vec::new();
     for round in 0..rounds {
         for (i, case) in cases().into_iter().enumerate() {
@@ -102,7 +104,14 @@ pub fn run(rounds: usize) -> Result<()> {
 /// `cargo xtask deploy --local --no-verify --output json` with `extra`; its report.
 fn deploy(state_dir: &Path, extra: &[&str]) -> Result<serde_json::Value> {
     let out = cargo()
-        .args(["xtask", "deploy", "--local", "--no-verify", "--output", "json"])
+        .args([
+            "xtask",
+            "deploy",
+            "--local",
+            "--no-verify",
+            "--output",
+            "json",
+        ])
         .args(extra)
         .arg("--local-state-dir")
         .arg(state_dir)
@@ -196,7 +205,10 @@ async fn targets_settled(
         let healthy = descriptions
             .iter()
             .filter(|d| {
-                d.target_health().and_then(|h| h.state()).map(|s| s.as_str()) == Some("healthy")
+                d.target_health()
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str())
+                    == Some("healthy")
             })
             .count();
         if descriptions.len() != healthy || healthy != usize::try_from(desired).unwrap_or(0) {
@@ -262,9 +274,38 @@ fn print_table(rows: &[Measured]) {
     for m in rows {
         outln!("{}", row(m));
     }
-    let within = rows
-        .iter()
-        .filter(|m| m.error().abs() <= TOLERANCE)
-        .count();
-    outln!("{within} of {} within {:.0} %", rows.len(), TOLERANCE * 100.0);
+    let within = rows.iter().filter(|m| m.error().abs() <= TOLERANCE).count();
+    outln!(
+        "{within} of {} within {:.0} %",
+        rows.len(),
+        TOLERANCE * 100.0
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eight_combinations_and_the_error_is_relative_to_the_actual_roll() {
+        let all = cases();
+        assert_eq!(all.len(), 8);
+        assert!(
+            all.iter()
+                .any(|c| c.delay == 5 && c.desired == 4 && c.min == 50 && c.max == 100)
+        );
+        let m = Measured {
+            case: all[0],
+            predicted: 12.0,
+            actual: 10.0,
+            waves: 1,
+        };
+        assert!((m.error() - 0.2).abs() < 1e-12);
+        assert!(row(&m).ends_with("yes"), "{}", row(&m));
+        let off = Measured {
+            predicted: 7.9,
+            ..m
+        };
+        assert!(row(&off).ends_with("NO"));
+    }
 }

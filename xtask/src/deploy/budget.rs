@@ -72,7 +72,7 @@ pub fn prediction_lines(p: &Prediction) -> Vec<String> {
     )];
     for (_, seconds, why) in &p.causes {
         lines.push(format!(
-            "  {:>9}  {why}",
+            "  {:>10}  {why}",
             deploy_sdk::time_budget::secs(*seconds)
         ));
     }
@@ -99,4 +99,36 @@ pub fn comparison_line(budget: &BudgetJson) -> Option<String> {
         "roll budget: predicted {predicted:.1} s, {took} (predicted/actual since UpdateService: {})",
         phases.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_says_where_the_time_goes() {
+        let p = predict(&RollSettings::default(), &Estimates::aws()).unwrap();
+        let lines = prediction_lines(&p);
+        assert_eq!(
+            lines,
+            [
+                "roll budget: about 8 min 16 s, 5 min of it the 300 s deregistration delay (1 wave: desired 2, 100/200 %)",
+                "       5 min  the 300 s deregistration delay",
+                "  2 min 30 s  health checks: 5 passes 30 s apart",
+                "        40 s  starting new tasks (about 40 s each, an estimate); 1 wave of new tasks",
+                "         5 s  ECS recording the outcome and the watch seeing it",
+                "         1 s  old containers exiting on SIGTERM (estimated 1 s, at most the 30 s stopTimeout)",
+            ]
+        );
+        let mut json = BudgetJson::of(&p);
+        json.actual_seconds = Some(480.0);
+        json.phases[3].actual_seconds = Some(480.0);
+        let line = comparison_line(&json).unwrap();
+        assert!(
+            line.starts_with("roll budget: predicted 496.0 s, took 480.0 s"),
+            "{line}"
+        );
+        assert!(line.ends_with("completed 496.0/480.0 s)"), "{line}");
+        assert_eq!(comparison_line(&BudgetJson::unpredicted("x".into())), None);
+    }
 }
