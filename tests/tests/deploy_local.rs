@@ -102,6 +102,22 @@ fn two_deploys_with_different_greetings_the_second_verified() {
             .map(|n| n.as_u64().unwrap())
             .sum();
         assert_eq!(per_second, requests, "{traffic:#}");
+        // The roll's time budget: predicted before the roll, set against what the watch saw.
+        let budget = &report["budget"];
+        assert!(
+            budget["predicted_seconds"]
+                .as_f64()
+                .is_some_and(|s| s > 0.0),
+            "{budget:#}"
+        );
+        let phases = budget["phases"].as_array().expect("phases");
+        assert_eq!(phases.len(), 4, "{budget:#}");
+        assert!(
+            phases
+                .iter()
+                .all(|p| p["actual_seconds"].as_f64().is_some()),
+            "every milestone was seen: {budget:#}"
+        );
         assert!(
             run.stdout.contains("requests during the rollout, 0 failed")
                 || run.stderr.contains("requests during the rollout, 0 failed"),
