@@ -48,10 +48,12 @@ impl Deploy<'_> {
         }
     }
 
-    /// Puts what the watch saw beside the prediction.
-    pub fn record_actuals(&mut self, actual: &ActualMilestones) {
+    /// Puts what the watch (begun `watch_started_at` seconds into the deploy) saw beside the
+    /// prediction.
+    pub fn record_actuals(&mut self, actual: &ActualMilestones, watch_started_at: f64) {
         if let Some(budget) = &mut self.report.budget {
             budget.actual_seconds = actual.completed;
+            budget.watch_started_at_seconds = Some(watch_started_at);
             for (phase, (_, seen)) in budget.phases.iter_mut().zip(actual.named()) {
                 phase.actual_seconds = seen;
             }

@@ -58,6 +58,8 @@ pub struct ImageReport {
 #[derive(Debug, Serialize)]
 pub struct Stage {
     pub name: String,
+    /// Seconds from the start of the deploy (the time axis of every series).
+    pub started_at_seconds: f64,
     pub seconds: f64,
 }
 
@@ -142,6 +144,9 @@ pub struct BudgetJson {
     pub phases: Vec<PhaseJson>,
     /// The roll as the watch saw it, from UpdateService to the outcome.
     pub actual_seconds: Option<f64>,
+    /// Seconds from the start of the deploy to the watch's start, the zero of `phases`'
+    /// actual times.
+    pub watch_started_at_seconds: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -214,6 +219,7 @@ impl BudgetJson {
                 })
                 .collect(),
             actual_seconds: None,
+            watch_started_at_seconds: None,
         }
     }
 

@@ -78,7 +78,7 @@ impl Deploy<'_> {
         image: &ImageToDeploy,
     ) -> Result<Outcome> {
         let plan = self.traffic_plan(image);
-        let sampling_from = self.progress.elapsed().as_secs_f64();
+        let rolling_from = self.progress.elapsed().as_secs_f64();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let watching = async {
             let watched = watch_to_outcome(
@@ -101,9 +101,9 @@ impl Deploy<'_> {
             }
         };
         let (watched, traffic) = tokio::join!(watching, sampling);
-        self.record_traffic(traffic, sampling_from);
+        self.record_traffic(traffic, rolling_from);
         let watched = watched?;
-        self.record_actuals(&watched.milestones);
+        self.record_actuals(&watched.milestones, rolling_from);
         let from = watched.messages.len().saturating_sub(10);
         self.report.last_events = watched.messages[from..].to_vec();
         self.report.rollout = RolloutJson::of(&watched);
