@@ -130,6 +130,7 @@ pub mod strategy;
 pub mod targets;
 pub mod taskdef;
 pub mod tasks;
+pub mod time_budget;
 pub mod traffic;
 pub mod verify;
 

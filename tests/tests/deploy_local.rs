@@ -89,6 +89,41 @@ fn two_deploys_with_different_greetings_the_second_verified() {
         assert_eq!(greeting_at(report["url"].as_str().unwrap()), "second");
         // The image was already in the registry: nothing to upload.
         assert_eq!(report["image"]["uploaded_blobs"], 0, "{report:#}");
+        // Traffic through the roll stage: sampled, counted per second, none failed.
+        let traffic = &report["traffic"];
+        let requests = traffic["requests"].as_u64().expect("traffic sampled");
+        assert!(requests > 0, "{traffic:#}");
+        assert_eq!(traffic["failed"], 0, "{traffic:#}");
+        let per_second: u64 = traffic["per_second"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s.as_array().unwrap())
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(per_second, requests, "{traffic:#}");
+        // The roll's time budget: predicted before the roll, set against what the watch saw.
+        let budget = &report["budget"];
+        assert!(
+            budget["predicted_seconds"]
+                .as_f64()
+                .is_some_and(|s| s > 0.0),
+            "{budget:#}"
+        );
+        let phases = budget["phases"].as_array().expect("phases");
+        assert_eq!(phases.len(), 4, "{budget:#}");
+        assert!(
+            phases
+                .iter()
+                .all(|p| p["actual_seconds"].as_f64().is_some()),
+            "every milestone was seen: {budget:#}"
+        );
+        assert!(
+            run.stdout.contains("requests during the rollout, 0 failed")
+                || run.stderr.contains("requests during the rollout, 0 failed"),
+            "{}",
+            run.stderr
+        );
     })
 }
 

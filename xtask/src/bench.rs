@@ -49,6 +49,17 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The roll budget's prediction against local rollouts across settings.
+    ///
+    /// On a local stack (target/bench-plan), for deregistration delay 1 s and 5 s × desired 2
+    /// and 4 × min/max 100/200 and 50/100 (set through the AWS API), rolls the service with
+    /// `cargo xtask deploy --local --image … --env …` and prints predicted against actual roll
+    /// time, and whether each is within 20 %.
+    Plan {
+        /// Times through all the combinations.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+    },
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -59,6 +70,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             starts,
         } => hello(duration, connections, starts),
         Bench::Deploy { rounds } => crate::bench_deploy::run(rounds.max(1)),
+        Bench::Plan { rounds } => crate::bench_plan::run(rounds.max(1)),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_deploy;
+mod bench_plan;
 mod binary;
 mod bootstrap;
 mod codebuild;
@@ -19,8 +20,10 @@ mod local_ecs;
 mod local_guard;
 mod out;
 mod pipeline;
+mod plan_cmd;
 mod progress;
 mod rollback;
+mod short_names;
 mod status;
 mod util;
 mod watch;
@@ -56,6 +59,13 @@ enum Task {
     Status(status::StatusArgs),
     /// Put the service back on the task definition before the last deploy (or --to), and wait.
     Rollback(rollback::RollbackArgs),
+    /// The roll's time budget without deploying: where the time goes, and settings that cut it.
+    ///
+    /// Reads the service, its task definition and target groups (desired count, minimum and
+    /// maximum percent, health-check interval × healthy threshold, grace period,
+    /// deregistration delay, stopTimeout), predicts each phase of a rolling update, and
+    /// suggests changes with their trade-offs. With --local, against local-ecs.
+    Plan(plan_cmd::PlanArgs),
     /// Manage local-ecs, the local ECS + ECR + ALB: up, down, status, logs.
     Local(local::LocalArgs),
     /// Measure a component against its performance targets (figures go in the README).
@@ -87,6 +97,7 @@ fn main() -> std::process::ExitCode {
         Task::Image(args) => image::run(args),
         Task::Status(args) => status::run(args),
         Task::Rollback(args) => rollback::run(args),
+        Task::Plan(args) => plan_cmd::run(args),
         Task::Local(args) => local::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Lint(args) => lint::run(args),

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::out::errln;
+use crate::short_names::{fit, shorten};
 use deploy_sdk::rollout::RolloutEvent;
 use deploy_sdk::service::DeploymentSnapshot;
 use deploy_sdk::targets::TargetGroupHealth;
@@ -87,6 +88,11 @@ impl Progress {
         }
     }
 
+    /// Time since the deploy (or command) began: the time axis of the report's series.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// A permanent line (kept above the live area on a terminal).
     pub fn line(&self, text: impl AsRef<str>) {
         let text = format!(
@@ -149,7 +155,7 @@ impl Progress {
             RolloutEvent::ServiceEvent { message, .. } => match (&self.live, self.state.lock()) {
                 // On a terminal the newest events live in their own box.
                 (Some(live), Ok(mut state)) => {
-                    state.recent_events.push_back(message.clone());
+                    state.recent_events.push_back(shorten(message));
                     while state.recent_events.len() > RECENT_EVENTS {
                         state.recent_events.pop_front();
                     }
@@ -160,7 +166,7 @@ impl Progress {
                         .collect();
                     live.events.set_message(shown.join("\n"));
                 }
-                _ => self.line(format!("event: {message}")),
+                _ => self.line(format!("event: {}", shorten(message))),
             },
             RolloutEvent::TargetHealth(groups) => {
                 let text = health_line(groups, ours.as_deref());
@@ -178,7 +184,7 @@ impl Progress {
                     .collect::<Vec<_>>()
                     .join("; ")
             )),
-            RolloutEvent::TaskStopped(task) => self.line(format!("stopped task {task}")),
+            RolloutEvent::TaskStopped(task) => self.line(shorten(&format!("stopped task {task}"))),
             RolloutEvent::Retrying { error } => self.line(format!("retrying: {error}")),
             RolloutEvent::JudgedBy(by) => self.line(format!("roll: judging by {by}")),
             RolloutEvent::DiagnosticFailed { what, error } => self.line(format!(
@@ -334,13 +340,7 @@ pub fn outcome_text(outcome: &deploy_sdk::rollout::Outcome) -> String {
 
 /// Live lines are cut to the terminal's width, so the live area never wraps.
 fn clip(line: &str) -> String {
-    let width = console_width().saturating_sub(1).max(20);
-    if line.chars().count() <= width {
-        return line.to_owned();
-    }
-    let mut cut: String = line.chars().take(width - 1).collect();
-    cut.push('…');
-    cut
+    fit(line, console_width().saturating_sub(1).max(20))
 }
 
 fn console_width() -> usize {

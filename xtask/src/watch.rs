@@ -5,7 +5,9 @@ use anyhow::Result;
 use deploy_sdk::deploy::Deployer;
 use deploy_sdk::rollout::{Outcome, RolloutEvent, WatchOptions, WatchStats};
 use deploy_sdk::service::StartedDeployment;
+use deploy_sdk::time_budget::ActualMilestones;
 use futures::StreamExt;
+use std::time::Instant;
 
 use crate::progress::Progress;
 
@@ -18,6 +20,8 @@ pub struct Watched {
     /// Seconds from ECS recording the outcome (the deployment's updatedAt) to the watch
     /// seeing it, when ECS gives the time.
     pub seen_after: Option<f64>,
+    /// When the roll reached its milestones, since the watch began.
+    pub milestones: ActualMilestones,
 }
 
 /// Watches to the outcome, showing progress.
@@ -30,9 +34,11 @@ pub async fn watch_to_outcome(
     let ours = started.deployment_id.clone();
     let mut stream = std::pin::pin!(deployer.watch(started, options));
     let (mut messages, mut stats, mut table) = (Vec::new(), None, Vec::new());
+    let (began, mut milestones) = (Instant::now(), ActualMilestones::new(&ours));
     while let Some(event) = stream.next().await {
         let event = event?;
         progress.rollout(&event);
+        milestones.observe(&event, began.elapsed());
         match event {
             RolloutEvent::ServiceEvent { message, .. } => messages.push(message),
             RolloutEvent::Deployments(rows) => table = rows,
@@ -49,6 +55,7 @@ pub async fn watch_to_outcome(
                     messages,
                     stats,
                     seen_after,
+                    milestones,
                 });
             }
             _ => {}

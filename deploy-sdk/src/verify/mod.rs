@@ -22,6 +22,7 @@ mod expect;
 mod fleet;
 mod http;
 mod report;
+mod traffic;
 
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ pub use discover::{
 pub use expect::Expectation;
 pub use fleet::{Fleet, FleetHealth, FleetSource, ServiceFleet};
 pub use report::{Answer, SecondCounts, VerifyReport};
+pub use traffic::{TrafficOptions, TrafficReport, sample_traffic};
 
 use crate::error::{Error, Result};
 use http::Prober;

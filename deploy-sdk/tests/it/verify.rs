@@ -1310,3 +1310,46 @@ async fn an_answer_cut_off_mid_body_is_an_error() {
         report.errors
     );
 }
+
+// ---------- traffic through a rollout ----------
+
+#[tokio::test]
+async fn traffic_sampling_counts_every_request_until_stopped() {
+    let script = Script::new(
+        [times(3, old()), vec![status(502)], times(1, new())],
+        Tail::RepeatLast,
+    );
+    let (_server, url) = serve(&script).await;
+    let options = deploy_sdk::verify::TrafficOptions {
+        per_second: 50,
+        ..Default::default()
+    };
+    let watched = script.clone();
+    // Stops once the server has answered 8 requests; those in flight are still counted.
+    let stop = async move {
+        while watched.served() < 8 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let report = deploy_sdk::verify::sample_traffic(&url, &header_expectation(), &options, stop)
+        .await
+        .unwrap();
+    let served = script.served();
+    assert!(served >= 8);
+    assert_eq!(report.requests() as usize, served, "{report:?}");
+    let expected = script.expected(served);
+    let count = |want: fn(&Answer) -> bool| expected.iter().filter(|a| want(a)).count() as u32;
+    assert_eq!(
+        report.totals.old,
+        count(|a| matches!(a, Answer::Old { .. }))
+    );
+    assert_eq!(report.totals.errors, 1);
+    assert_eq!(report.totals.new, count(|a| *a == Answer::New));
+    assert_eq!(report.errors, map(&[("HTTP 502", 1)]));
+    let per_second: u32 = report
+        .per_second
+        .iter()
+        .map(|s| s.new + s.old + s.errors)
+        .sum();
+    assert_eq!(per_second, report.requests());
+}

@@ -79,6 +79,7 @@ impl<'a> Deploy<'a> {
         StageClock {
             name,
             started: Instant::now(),
+            at: self.progress.elapsed(),
         }
     }
 
@@ -88,6 +89,7 @@ impl<'a> Deploy<'a> {
         self.progress.stage_done(clock.name, took, detail);
         self.report.stages.push(Stage {
             name: clock.name.into(),
+            started_at_seconds: clock.at.as_secs_f64(),
             seconds: took.as_secs_f64(),
         });
     }
@@ -130,4 +132,6 @@ impl<'a> Deploy<'a> {
 pub struct StageClock {
     name: &'static str,
     started: Instant,
+    /// Since the deploy began.
+    at: Duration,
 }

@@ -3,6 +3,7 @@
 //! stage is a method of [`Deploy`], the one deploy in progress, in a file of its own.
 
 mod args;
+mod budget;
 mod context;
 mod docker;
 mod image_definitions;
@@ -12,6 +13,7 @@ mod report;
 mod repository;
 mod roll;
 mod rollback_on_failure;
+mod traffic;
 mod verify;
 mod verify_failed;
 
@@ -21,6 +23,7 @@ use deploy_sdk::taskdef::parse_env_assignment;
 
 pub use args::DeployArgs;
 use args::{Builder, Output};
+pub use budget::{estimates, prediction_lines};
 use context::{Deploy, ImageToDeploy};
 use report::{ImageReport, Report, print_summary};
 
@@ -113,7 +116,7 @@ async fn pipeline(
         deploy.report.outcome = "started".into();
         return Ok(());
     }
-    let outcome = deploy.watch_rollout(&started).await?;
+    let outcome = deploy.watch_rollout(&started, &image).await?;
     deploy.stage_done(roll, &outcome_text(&outcome));
     if !outcome.is_success() {
         return Err(deploy.rollback_on_failure(&started, outcome).await);

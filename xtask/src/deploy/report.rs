@@ -3,7 +3,8 @@
 
 use deploy_sdk::rollout::JudgedBy;
 use deploy_sdk::service::short_task_definition;
-use deploy_sdk::verify::VerifyReport;
+use deploy_sdk::time_budget::{Cause, Prediction};
+use deploy_sdk::verify::{TrafficReport, VerifyReport};
 use serde::Serialize;
 
 use crate::progress::Progress;
@@ -31,6 +32,12 @@ pub struct Report {
     pub stopped_tasks: Vec<String>,
     pub last_events: Vec<String>,
     pub rollout: Option<RolloutJson>,
+    /// The load balancer asked through the roll stage (null: not sampled, see
+    /// `traffic_not_sampled`).
+    pub traffic: Option<TrafficJson>,
+    pub traffic_not_sampled: Option<String>,
+    /// The roll's time budget: predicted before UpdateService, with what happened.
+    pub budget: Option<BudgetJson>,
     pub rollback: Option<RollbackReport>,
     /// Another client's deployment that replaced ours (outcome `superseded`).
     pub superseded_by: Option<SupersededJson>,
@@ -51,6 +58,8 @@ pub struct ImageReport {
 #[derive(Debug, Serialize)]
 pub struct Stage {
     pub name: String,
+    /// Seconds from the start of the deploy (the time axis of every series).
+    pub started_at_seconds: f64,
     pub seconds: f64,
 }
 
@@ -118,6 +127,158 @@ impl From<&VerifyReport> for VerifyJson {
     }
 }
 
+/// The roll's time budget (`deploy_sdk::time_budget`).
+#[derive(Debug, Default, Serialize)]
+pub struct BudgetJson {
+    /// Seconds from UpdateService to the outcome seen (null: not predicted).
+    pub predicted_seconds: Option<f64>,
+    /// "about 5 min 40 s, 5 min of it the 300 s deregistration delay".
+    pub summary: Option<String>,
+    /// Why there is no prediction.
+    pub not_predicted: Option<String>,
+    pub waves: u32,
+    pub settings: Option<BudgetSettingsJson>,
+    /// Where the predicted time goes along the longest chain of waits, largest first.
+    pub causes: Vec<CauseJson>,
+    /// Milestones, each in seconds since UpdateService: predicted, and as the watch saw them.
+    pub phases: Vec<PhaseJson>,
+    /// The roll as the watch saw it, from UpdateService to the outcome.
+    pub actual_seconds: Option<f64>,
+    /// Seconds from the start of the deploy to the watch's start, the zero of `phases`'
+    /// actual times.
+    pub watch_started_at_seconds: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BudgetSettingsJson {
+    pub old_tasks: u32,
+    pub desired: u32,
+    pub minimum_healthy_percent: u32,
+    pub maximum_percent: u32,
+    pub load_balanced: bool,
+    pub health_check_interval_seconds: f64,
+    pub healthy_threshold: u32,
+    pub grace_period_seconds: f64,
+    pub deregistration_delay_seconds: f64,
+    pub stop_timeout_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CauseJson {
+    /// task_start, health_checks, deregistration_delay, stopping, outcome_seen.
+    pub cause: &'static str,
+    pub seconds: f64,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhaseJson {
+    /// new tasks running, new tasks healthy, old tasks gone, completed.
+    pub name: &'static str,
+    pub predicted_seconds: f64,
+    pub actual_seconds: Option<f64>,
+}
+
+impl BudgetJson {
+    pub fn of(p: &Prediction) -> BudgetJson {
+        let s = &p.settings;
+        BudgetJson {
+            predicted_seconds: Some(p.total),
+            summary: Some(p.to_string()),
+            not_predicted: None,
+            waves: p.waves,
+            settings: Some(BudgetSettingsJson {
+                old_tasks: s.old_tasks,
+                desired: s.desired,
+                minimum_healthy_percent: s.minimum_healthy_percent,
+                maximum_percent: s.maximum_percent,
+                load_balanced: s.load_balanced,
+                health_check_interval_seconds: s.health_check_interval.as_secs_f64(),
+                healthy_threshold: s.healthy_threshold,
+                grace_period_seconds: s.grace_period.as_secs_f64(),
+                deregistration_delay_seconds: s.deregistration_delay.as_secs_f64(),
+                stop_timeout_seconds: s.stop_timeout.as_secs_f64(),
+            }),
+            causes: p
+                .causes
+                .iter()
+                .map(|(cause, seconds, reason)| CauseJson {
+                    cause: cause_name(*cause),
+                    seconds: *seconds,
+                    reason: reason.clone(),
+                })
+                .collect(),
+            phases: p
+                .milestones
+                .named()
+                .iter()
+                .map(|&(name, predicted_seconds)| PhaseJson {
+                    name,
+                    predicted_seconds,
+                    actual_seconds: None,
+                })
+                .collect(),
+            actual_seconds: None,
+            watch_started_at_seconds: None,
+        }
+    }
+
+    pub fn unpredicted(why: String) -> BudgetJson {
+        BudgetJson {
+            not_predicted: Some(why),
+            ..BudgetJson::default()
+        }
+    }
+}
+
+fn cause_name(cause: Cause) -> &'static str {
+    match cause {
+        Cause::TaskStart => "task_start",
+        Cause::HealthChecks => "health_checks",
+        Cause::DeregistrationDelay => "deregistration_delay",
+        Cause::Stopping => "stopping",
+        Cause::OutcomeSeen => "outcome_seen",
+    }
+}
+
+/// Traffic through the roll stage.
+#[derive(Debug, Serialize)]
+pub struct TrafficJson {
+    pub url: String,
+    /// Seconds from the start of the deploy to the first request (the time axis of
+    /// `per_second`).
+    pub started_at_seconds: f64,
+    pub seconds: f64,
+    pub requests: u32,
+    pub new: u32,
+    pub old: u32,
+    pub failed: u32,
+    /// Failures by description.
+    pub errors: std::collections::BTreeMap<String, u32>,
+    /// Per second: [new, old, failed].
+    pub per_second: Vec<[u32; 3]>,
+}
+
+impl TrafficJson {
+    pub fn of(t: &TrafficReport, started_at_seconds: f64) -> TrafficJson {
+        TrafficJson {
+            url: t.url.clone(),
+            started_at_seconds,
+            seconds: t.elapsed.as_secs_f64(),
+            requests: t.requests(),
+            new: t.totals.new,
+            old: t.totals.old,
+            failed: t.totals.errors,
+            errors: t.errors.clone(),
+            per_second: t
+                .per_second
+                .iter()
+                .map(|s| [s.new, s.old, s.errors])
+                .collect(),
+        }
+    }
+}
+
 impl RolloutJson {
     /// The cost and promptness of a watch, when it counted its calls.
     pub fn of(watched: &Watched) -> Option<RolloutJson> {
@@ -158,6 +319,13 @@ pub fn print_summary(report: &Report, progress: &Progress) {
             "outcome judged by: {}{reason}",
             rollout.judged_by.replace('_', " ")
         ));
+    }
+    if let Some(line) = report
+        .budget
+        .as_ref()
+        .and_then(super::budget::comparison_line)
+    {
+        progress.line(line);
     }
     if report.outcome == "deployed" || report.outcome == "unchanged" {
         let td = report

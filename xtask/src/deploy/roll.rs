@@ -5,6 +5,7 @@
 use anyhow::{Context, Result};
 use deploy_sdk::rollout::Outcome;
 use deploy_sdk::service::{StartedDeployment, short_task_definition};
+use deploy_sdk::verify::sample_traffic;
 
 use super::context::{Deploy, ImageToDeploy};
 use super::plan::Found;
@@ -23,6 +24,7 @@ impl Deploy<'_> {
         let started = match found {
             Found::Missing(stack) => {
                 let stack = stack.context("the local stack was not bootstrapped")?;
+                self.say("roll budget: not predicted (the service is created by this deploy)");
                 let started = bootstrap::create_service(
                     &self.clients,
                     self.settings,
@@ -45,6 +47,8 @@ impl Deploy<'_> {
                     self.say(
                         "nothing to change: the service already runs this image and environment",
                     );
+                } else {
+                    self.predict_roll(&prepared).await;
                 }
                 self.deployer.start(&prepared, &request).await?
             }
@@ -66,16 +70,40 @@ impl Deploy<'_> {
         Ok(started)
     }
 
-    /// Watches our deployment to its outcome; the last events and the watch's cost go in the
-    /// report.
-    pub async fn watch_rollout(&mut self, started: &StartedDeployment) -> Result<Outcome> {
-        let watched = watch_to_outcome(
-            &self.deployer,
-            started.clone(),
-            self.watch_options(),
-            self.progress,
-        )
-        .await?;
+    /// Watches our deployment to its outcome while traffic through the load balancer is
+    /// sampled; the last events, the watch's cost and the traffic go in the report.
+    pub async fn watch_rollout(
+        &mut self,
+        started: &StartedDeployment,
+        image: &ImageToDeploy,
+    ) -> Result<Outcome> {
+        let plan = self.traffic_plan(image);
+        let rolling_from = self.progress.elapsed().as_secs_f64();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let watching = async {
+            let watched = watch_to_outcome(
+                &self.deployer,
+                started.clone(),
+                self.watch_options(),
+                self.progress,
+            )
+            .await;
+            let _ = stop.send(());
+            watched
+        };
+        let sampling = async {
+            match &plan {
+                Ok(p) => Ok(sample_traffic(&p.url, &p.expect, &p.options, async {
+                    let _ = stopped.await;
+                })
+                .await),
+                Err(why) => Err(why.clone()),
+            }
+        };
+        let (watched, traffic) = tokio::join!(watching, sampling);
+        self.record_traffic(traffic, rolling_from);
+        let watched = watched?;
+        self.record_actuals(&watched.milestones, rolling_from);
         let from = watched.messages.len().saturating_sub(10);
         self.report.last_events = watched.messages[from..].to_vec();
         self.report.rollout = RolloutJson::of(&watched);

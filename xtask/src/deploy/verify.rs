@@ -113,7 +113,7 @@ impl Deploy<'_> {
     }
 
     /// How an answer of the new build is recognised; None when it cannot be.
-    fn expectation(&self, image: &ImageToDeploy) -> Option<Expectation> {
+    pub(super) fn expectation(&self, image: &ImageToDeploy) -> Option<Expectation> {
         // The greeting goes into the page HTML-escaped, as hello-service itself escapes it.
         let greeting = self
             .env
