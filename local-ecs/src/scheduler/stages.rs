@@ -130,6 +130,18 @@ impl<'v> Planner<'v> {
             service,
             events::lifecycle_stage(&service.name, &primary.id, name),
         );
+        // The stage's hooks open with it: no answer shows the stage without its hooks, which a
+        // client would read as "nothing holds this deployment".
+        if let Some(point) = stage.hook_stage()
+            && run.settings.hooks.iter().any(|h| h.stages.contains(&point))
+        {
+            self.push(Action::OpenHooks {
+                service: service.arn.clone(),
+                deployment: primary.id.clone(),
+                stage: point,
+                step: 0,
+            });
+        }
         if stage == LifecycleStage::TestTrafficShift {
             for route in &run.routes {
                 if let Some(rule) = &route.test_rule {

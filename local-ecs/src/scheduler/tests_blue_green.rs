@@ -228,6 +228,26 @@ const ROWS: &[Row] = &[
         },
     },
     Row {
+        rule: "entering a stage with a PAUSE hook opens the hook in the same pass",
+        view: || at(Some(TestTrafficShift), 2, paused()),
+        check: |p| {
+            let opened = p.actions.iter().any(|a| {
+                matches!(
+                    a,
+                    Action::OpenHooks {
+                        stage: HookStage::PostTestTrafficShift,
+                        step: 0,
+                        ..
+                    }
+                )
+            });
+            expect(
+                entered(p) == [PostTestTrafficShift] && opened,
+                format!("{p:#?}"),
+            )
+        },
+    },
+    Row {
         rule: "a hook AWAITING_ACTION holds the stage until it expires (the next pass is due then)",
         view: || {
             with_hook(
