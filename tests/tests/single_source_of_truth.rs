@@ -755,3 +755,111 @@ fn the_pipeline_builds_the_port_and_repository_deploy_toml_names() {
         deploy.repository
     );
 }
+
+/// BLUE_GREEN, LINEAR and CANARY (infra/04-service.yaml): ECS alternates the service between
+/// two target groups and rewrites the weights of the two rules its advancedConfiguration names.
+/// Both groups must be configured alike (either serves production in turn), both rules must
+/// forward primary 100 / alternate 0, on listeners of their own ports, and the role ECS gets
+/// must be one it can assume.
+#[test]
+fn traffic_shifting_alternates_between_alike_target_groups() {
+    let infra = Infra::load();
+    let groups: Vec<_> = infra
+        .resources("AWS::ElasticLoadBalancingV2::TargetGroup")
+        .collect();
+    assert_eq!(groups.len(), 2, "a primary and an alternate target group");
+    assert_eq!(
+        groups[0].2, groups[1].2,
+        "{} and {} must be configured alike (port, health check, deregistration delay)",
+        groups[0].1, groups[1].1
+    );
+
+    let (t, service, props) = infra
+        .resources("AWS::ECS::Service")
+        .next()
+        .expect("a service");
+    let lb = &props["LoadBalancers"][0];
+    let primary = lb["TargetGroupArn"]["Ref"]
+        .as_str()
+        .expect("primary target group Ref");
+    // `!If [ShiftsTraffic, {…}, !Ref AWS::NoValue]`
+    let advanced = &lb["AdvancedConfiguration"]["Fn::If"][1];
+    let reference = |key: &str| -> &str {
+        advanced[key]["Ref"].as_str().unwrap_or_else(|| {
+            panic!(
+                "{}: {service} AdvancedConfiguration.{key} is not a Ref",
+                t.file
+            )
+        })
+    };
+    let alternate = reference("AlternateTargetGroupArn");
+    assert_ne!(
+        primary, alternate,
+        "{}: the alternate is the primary",
+        t.file
+    );
+
+    let mut listeners = Vec::new();
+    for key in ["ProductionListenerRule", "TestListenerRule"] {
+        let rule = &t.doc["Resources"][reference(key)];
+        assert_eq!(
+            rule["Type"].as_str(),
+            Some("AWS::ElasticLoadBalancingV2::ListenerRule")
+        );
+        let actions = &rule["Properties"]["Actions"];
+        let actions = actions
+            .get("Fn::If")
+            .map_or(actions, |branches| &branches[1]);
+        let forwards: Vec<(&str, u64)> = actions[0]["ForwardConfig"]["TargetGroups"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{}: {key} has no weighted forward", t.file))
+            .iter()
+            .map(|g| {
+                let arn = g["TargetGroupArn"]["Ref"].as_str().unwrap_or("?");
+                (arn, g["Weight"].as_u64().unwrap_or(u64::MAX))
+            })
+            .collect();
+        assert_eq!(
+            forwards,
+            [(primary, 100), (alternate, 0)],
+            "{}: {key}",
+            t.file
+        );
+        listeners.push(show(&rule["Properties"]["ListenerArn"]));
+    }
+    assert_ne!(
+        listeners[0], listeners[1],
+        "test and production rules share a listener"
+    );
+
+    // Every listener on its own port: the test listener must not shadow production's.
+    let mut ports = Vec::new();
+    for (t, name, props) in infra.resources("AWS::ElasticLoadBalancingV2::Listener") {
+        let port = infra
+            .resolve(t, &props["Port"])
+            .unwrap_or_else(|e| panic!("{}: {name}.Port: {e}", t.file));
+        assert!(
+            !ports.contains(&port),
+            "{}: {name} reuses port {port}",
+            t.file
+        );
+        ports.push(port);
+    }
+    assert_eq!(
+        ports.len(),
+        2,
+        "a production and a test listener: {ports:?}"
+    );
+
+    let role = advanced["RoleArn"]["Fn::GetAtt"].as_str().unwrap_or("");
+    let role = role
+        .strip_suffix(".Arn")
+        .expect("RoleArn is a role's GetAtt Arn");
+    let trust = &t.doc["Resources"][role]["Properties"]["AssumeRolePolicyDocument"];
+    assert_eq!(
+        trust["Statement"][0]["Principal"]["Service"].as_str(),
+        Some("ecs.amazonaws.com"),
+        "{}: {role} must trust ECS",
+        t.file
+    );
+}
