@@ -8,7 +8,7 @@ use deploy_sdk::time_budget::{
 };
 
 use super::context::Deploy;
-use super::report::{BudgetJson, PhaseJson};
+use super::report::BudgetJson;
 use crate::config::Settings;
 
 /// What the settings do not say, for where the deploy goes.
@@ -81,28 +81,6 @@ pub fn prediction_lines(p: &Prediction) -> Vec<String> {
     lines
 }
 
-/// "predicted 4.2 s, took 5.0 s: new tasks running 0.5/0.9 s, …".
-pub fn comparison_line(budget: &BudgetJson) -> Option<String> {
-    let predicted = budget.predicted_seconds?;
-    let took = budget
-        .actual_seconds
-        .map_or("not completed".to_owned(), |a| format!("took {a:.1} s"));
-    let phases: Vec<String> = budget
-        .phases
-        .iter()
-        .map(|p: &PhaseJson| {
-            let actual = p
-                .actual_seconds
-                .map_or("-".to_owned(), |a| format!("{a:.1}"));
-            format!("{} {:.1}/{actual} s", p.name, p.predicted_seconds)
-        })
-        .collect();
-    Some(format!(
-        "roll budget: predicted {predicted:.1} s, {took} (predicted/actual since UpdateService: {})",
-        phases.join(", ")
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,12 +103,12 @@ mod tests {
         let mut json = BudgetJson::of(&p);
         json.actual_seconds = Some(480.0);
         json.phases[3].actual_seconds = Some(480.0);
-        let line = comparison_line(&json).unwrap();
+        let line = json.comparison_line().unwrap();
         assert!(
             line.starts_with("roll budget: predicted 496.0 s, took 480.0 s"),
             "{line}"
         );
         assert!(line.ends_with("completed 496.0/480.0 s)"), "{line}");
-        assert_eq!(comparison_line(&BudgetJson::unpredicted("x".into())), None);
+        assert_eq!(BudgetJson::unpredicted("x".into()).comparison_line(), None);
     }
 }

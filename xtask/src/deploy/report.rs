@@ -180,6 +180,28 @@ pub struct PhaseJson {
 }
 
 impl BudgetJson {
+    /// "predicted 4.2 s, took 5.0 s: new tasks running 0.5/0.9 s, …".
+    pub fn comparison_line(&self) -> Option<String> {
+        let predicted = self.predicted_seconds?;
+        let took = self
+            .actual_seconds
+            .map_or("not completed".to_owned(), |a| format!("took {a:.1} s"));
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|p: &PhaseJson| {
+                let actual = p
+                    .actual_seconds
+                    .map_or("-".to_owned(), |a| format!("{a:.1}"));
+                format!("{} {:.1}/{actual} s", p.name, p.predicted_seconds)
+            })
+            .collect();
+        Some(format!(
+            "roll budget: predicted {predicted:.1} s, {took} (predicted/actual since UpdateService: {})",
+            phases.join(", ")
+        ))
+    }
+
     pub fn of(p: &Prediction) -> BudgetJson {
         let s = &p.settings;
         BudgetJson {
@@ -320,11 +342,7 @@ pub fn print_summary(report: &Report, progress: &Progress) {
             rollout.judged_by.replace('_', " ")
         ));
     }
-    if let Some(line) = report
-        .budget
-        .as_ref()
-        .and_then(super::budget::comparison_line)
-    {
+    if let Some(line) = report.budget.as_ref().and_then(BudgetJson::comparison_line) {
         progress.line(line);
     }
     if report.outcome == "deployed" || report.outcome == "unchanged" {
