@@ -1,11 +1,13 @@
 //! Every answer local-ecs gives, held against AWS's own API models (botocore's
 //! `service-2.json` for ECS, ECR, ELBv2 and CloudWatch at a pinned version): the SDK clients
 //! talk through a recording proxy while a real rollout runs — a healthy deployment, a forced
-//! new one (draining targets), a crashing revision (FAILED, stopped tasks, a rollback) —
+//! new one (draining targets), a crashing revision (FAILED, stopped tasks, a rollback), a
+//! blue/green service held by a PAUSE hook and a canary rolled back during its bake —
 //! then every read operation and a set of errors. Each recorded answer is checked by its
 //! operation's name, so an operation local-ecs gains joins the suite by being called here.
 //! Values outside a shape's range (the 1 s health-check interval) are printed as notes.
 
+mod blue_green;
 mod check;
 mod models;
 mod recorder;
@@ -60,7 +62,12 @@ async fn every_answer_of_a_rollout_matches_the_aws_models() {
     tokio::task::spawn_blocking(models)
         .await
         .expect("install the models");
-    let mut env = Env::start().await;
+    // A blue/green minute lasts a second (`serve --minute-seconds 1`).
+    let timing = local_ecs::Timing {
+        minute: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let mut env = Env::start_with_timing(timing).await;
     let proxy = recorder::Recorder::start(env.port).await;
     let config = sdk_config(&proxy.endpoint(), "us-east-1", &env.credentials).await;
     env.ecs = aws_sdk_ecs::Client::new(&config);
@@ -69,6 +76,7 @@ async fn every_answer_of_a_rollout_matches_the_aws_models() {
     env.cw = aws_sdk_cloudwatch::Client::new(&config);
 
     let stack = scenario::rollout(&env).await;
+    blue_green::deployments(&env).await;
     scenario::reads(&env, &stack).await;
     scenario::changes(&env, &stack).await;
     scenario::raw_cloudwatch(&env, proxy.port).await;
@@ -105,8 +113,27 @@ async fn every_answer_of_a_rollout_matches_the_aws_models() {
         "draining",
         "STOPPED",
         "ROLLBACK_SUCCESSFUL",
+        "\"strategy\":\"BLUE_GREEN\"",
+        "\"strategy\":\"CANARY\"",
+        "\"canaryConfiguration\"",
+        "\"lifecycleHooks\"",
+        "\"advancedConfiguration\"",
+        "\"lifecycleStage\":\"POST_TEST_TRAFFIC_SHIFT\"",
+        "\"lifecycleStage\":\"BAKE_TIME\"",
+        "\"status\":\"AWAITING_ACTION\"",
+        "\"status\":\"SUCCEEDED\"",
+        "<Weight>90</Weight>",
+        "<Weight>10</Weight>",
     ] {
         assert!(everything.contains(state), "no answer carried {state}");
+    }
+    for operation in ["ContinueServiceDeployment", "StopServiceDeployment"] {
+        assert!(
+            recorded
+                .iter()
+                .any(|ex| ex.operation == operation && ex.status == 200),
+            "no successful {operation} was recorded"
+        );
     }
     let recorded_operations: BTreeSet<(String, String)> = recorded
         .iter()
