@@ -6,6 +6,7 @@ mod bench_deploy;
 mod bench_plan;
 mod binary;
 mod bootstrap;
+mod bootstrap_strategy;
 mod codebuild;
 mod config;
 mod connect;

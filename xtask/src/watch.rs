@@ -3,11 +3,12 @@
 
 use anyhow::Result;
 use deploy_sdk::deploy::Deployer;
-use deploy_sdk::rollout::{Outcome, RolloutEvent, WatchOptions, WatchStats};
+use deploy_sdk::rollout::{Outcome, RolloutEvent, StageState, WatchOptions, WatchStats};
 use deploy_sdk::service::StartedDeployment;
 use deploy_sdk::time_budget::ActualMilestones;
 use futures::StreamExt;
 use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::progress::Progress;
 
@@ -22,6 +23,9 @@ pub struct Watched {
     pub seen_after: Option<f64>,
     /// When the roll reached its milestones, since the watch began.
     pub milestones: ActualMilestones,
+    /// The lifecycle stages seen (blue/green, linear, canary), each with when it was first
+    /// seen, in seconds on the progress clock (since the deploy began).
+    pub stages: Vec<(String, f64)>,
 }
 
 /// Watches to the outcome, showing progress.
@@ -31,14 +35,37 @@ pub async fn watch_to_outcome(
     options: WatchOptions,
     progress: &Progress,
 ) -> Result<Watched> {
+    watch_with_stages(deployer, started, options, progress, None).await
+}
+
+/// [`watch_to_outcome`], each lifecycle stage event also sent to `stage_events` (for the
+/// test-traffic gate, which acts while the watch goes on).
+pub async fn watch_with_stages(
+    deployer: &Deployer,
+    started: StartedDeployment,
+    options: WatchOptions,
+    progress: &Progress,
+    stage_events: Option<UnboundedSender<StageState>>,
+) -> Result<Watched> {
     let ours = started.deployment_id.clone();
     let mut stream = std::pin::pin!(deployer.watch(started, options));
     let (mut messages, mut stats, mut table) = (Vec::new(), None, Vec::new());
     let (began, mut milestones) = (Instant::now(), ActualMilestones::new(&ours));
+    let mut stages: Vec<(String, f64)> = Vec::new();
     while let Some(event) = stream.next().await {
         let event = event?;
         progress.rollout(&event);
         milestones.observe(&event, began.elapsed());
+        if let RolloutEvent::Stage(state) = &event {
+            if let Some(stage) = &state.stage
+                && stages.last().is_none_or(|(last, _)| last != stage)
+            {
+                stages.push((stage.clone(), progress.elapsed().as_secs_f64()));
+            }
+            if let Some(sender) = &stage_events {
+                let _ = sender.send(state.clone());
+            }
+        }
         match event {
             RolloutEvent::ServiceEvent { message, .. } => messages.push(message),
             RolloutEvent::Deployments(rows) => table = rows,
@@ -56,6 +83,7 @@ pub async fn watch_to_outcome(
                     stats,
                     seen_after,
                     milestones,
+                    stages,
                 });
             }
             _ => {}

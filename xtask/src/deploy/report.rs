@@ -28,6 +28,12 @@ pub struct Report {
     pub deployment_id: Option<String>,
     pub registered_new_revision: bool,
     pub stages: Vec<Stage>,
+    /// The deployment strategy the service rolled with (`rolling`, `blue/green`, …).
+    pub strategy: Option<String>,
+    /// Blue/green, linear, canary: each lifecycle stage the watch saw, in order.
+    pub lifecycle_stages: Vec<LifecycleStageJson>,
+    /// What the test-traffic gate did (null: no gate).
+    pub test_traffic_gate: Option<super::gate::GateJson>,
     pub reason: Option<String>,
     pub stopped_tasks: Vec<String>,
     pub last_events: Vec<String>,
@@ -61,6 +67,28 @@ pub struct Stage {
     /// Seconds from the start of the deploy (the time axis of every series).
     pub started_at_seconds: f64,
     pub seconds: f64,
+}
+
+/// One lifecycle stage, on the deploy's time axis (seconds since it began).
+#[derive(Debug, Serialize)]
+pub struct LifecycleStageJson {
+    pub name: String,
+    pub started_at_seconds: f64,
+    pub ended_at_seconds: f64,
+}
+
+impl LifecycleStageJson {
+    /// The stages as first seen, each ending when the next began (the last at `end`).
+    pub fn timeline(seen: &[(String, f64)], end: f64) -> Vec<LifecycleStageJson> {
+        seen.iter()
+            .enumerate()
+            .map(|(i, (name, start))| LifecycleStageJson {
+                name: name.clone(),
+                started_at_seconds: *start,
+                ended_at_seconds: seen.get(i + 1).map_or(end, |(_, next)| *next),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize)]
