@@ -44,8 +44,14 @@ fn stages(report: &Value) -> Vec<(String, f64, f64)> {
         .map(|(name, _, _)| ORDER.iter().position(|o| o == name).expect("a known stage"))
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{stages:?}");
-    assert!(stages.iter().all(|(_, start, end)| start <= end), "{stages:?}");
-    assert!(stages.windows(2).all(|w| w[0].2 <= w[1].1 + 1e-9), "{stages:?}");
+    assert!(
+        stages.iter().all(|(_, start, end)| start <= end),
+        "{stages:?}"
+    );
+    assert!(
+        stages.windows(2).all(|w| w[0].2 <= w[1].1 + 1e-9),
+        "{stages:?}"
+    );
     stages
 }
 
@@ -70,19 +76,31 @@ fn blue_green_passes_the_test_traffic_gate_then_moves_production_without_a_faile
         assert_eq!(run.code, Some(0), "{}", show(&run));
         let report = run.report();
         assert_eq!(report["strategy"], "blue/green", "{}", show(&run));
-        assert_eq!(report["test_traffic_gate"]["result"], "passed", "{report:#}");
+        assert_eq!(
+            report["test_traffic_gate"]["result"], "passed",
+            "{report:#}"
+        );
         assert_eq!(report["traffic"]["failed"], 0, "{report:#}");
         assert!(report["traffic"]["new"].as_u64().unwrap() > 0, "{report:#}");
         let stages = stages(&report);
-        let gate_at = report["test_traffic_gate"]["started_at_seconds"].as_f64().unwrap();
+        let gate_at = report["test_traffic_gate"]["started_at_seconds"]
+            .as_f64()
+            .unwrap();
         let held = stage(&stages, "POST_TEST_TRAFFIC_SHIFT");
-        assert!(held.1 <= gate_at && gate_at <= held.2, "{stages:?} gate at {gate_at}");
+        assert!(
+            held.1 <= gate_at && gate_at <= held.2,
+            "{stages:?} gate at {gate_at}"
+        );
         stage(&stages, "BAKE_TIME");
         // Nothing is paused or in progress now: both commands say so.
         for command in ["continue", "abort"] {
             let answered = stack.xtask(&[command, "--local"]);
             assert_eq!(answered.code, Some(2), "{command}: {}", show(&answered));
-            assert!(answered.stderr.contains("not in progress"), "{}", show(&answered));
+            assert!(
+                answered.stderr.contains("not in progress"),
+                "{}",
+                show(&answered)
+            );
         }
     });
 }
@@ -95,22 +113,34 @@ fn a_build_failing_on_test_traffic_is_rolled_back_before_production_sees_it() {
             "blue-green",
             "--env",
             "HELLO_FAULT_STATUS=500",
+            // Every build of this tree has the same version: the greeting tells them apart.
+            "--env",
+            "GREETING=faulty",
             "--verify-timeout",
             "3",
         ]);
         assert_eq!(run.code, Some(1), "{}", show(&run));
         assert!(run.stderr.contains("test-traffic gate"), "{}", show(&run));
         let report = run.report();
-        assert_eq!(report["test_traffic_gate"]["result"], "failed", "{report:#}");
+        assert_eq!(
+            report["test_traffic_gate"]["result"], "failed",
+            "{report:#}"
+        );
         assert_eq!(report["outcome"], "rolled_back", "{report:#}");
         // Production was sampled through the whole roll: not one answer from the new build,
         // not one failure (its answers would be 500s).
         let traffic = &report["traffic"];
         assert!(traffic["old"].as_u64().unwrap() > 0, "{report:#}");
-        assert_eq!((&traffic["new"], &traffic["failed"]), (&0.into(), &0.into()), "{report:#}");
+        assert_eq!(
+            (&traffic["new"], &traffic["failed"]),
+            (&0.into(), &0.into()),
+            "{report:#}"
+        );
         let stages = stages(&report);
         assert!(
-            !stages.iter().any(|(n, _, _)| n == "PRODUCTION_TRAFFIC_SHIFT"),
+            !stages
+                .iter()
+                .any(|(n, _, _)| n == "PRODUCTION_TRAFFIC_SHIFT"),
             "{stages:?}"
         );
     });
@@ -146,8 +176,15 @@ fn a_canary_gets_its_share_of_production_traffic_during_its_bake() {
                 old += counts[1].as_u64().unwrap();
             }
         }
-        assert!(new + old >= 12, "too few samples ({new} new, {old} old): {stages:?}");
+        assert!(
+            new + old >= 12,
+            "too few samples ({new} new, {old} old): {stages:?}"
+        );
         let share = 100.0 * new as f64 / (new + old) as f64;
-        assert!((share - 25.0).abs() <= 10.0, "canary share {share:.1}% ({new}/{})", new + old);
+        assert!(
+            (share - 25.0).abs() <= 10.0,
+            "canary share {share:.1}% ({new}/{})",
+            new + old
+        );
     });
 }

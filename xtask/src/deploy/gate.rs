@@ -67,7 +67,8 @@ impl Deploy<'_> {
         image: &ImageToDeploy,
     ) -> Result<Option<GatePlan>> {
         let asked = self.args.strategy.verify_test_traffic;
-        if asked == Some(false) || (asked.is_none() && self.args.no_verify) {
+        let rolling = self.report.strategy.as_deref() == Some("rolling");
+        if asked == Some(false) || (asked.is_none() && (self.args.no_verify || rolling)) {
             return Ok(None);
         }
         let service = describe_service(&self.clients.ecs, &self.target).await?;
