@@ -369,3 +369,20 @@ pub fn print_summary(report: &Report, progress: &Progress) {
         progress.line(format!("deployed {td}{url}"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LifecycleStageJson;
+
+    #[test]
+    fn each_lifecycle_stage_ends_when_the_next_begins_and_the_last_at_the_outcome() {
+        let seen = [("SCALE_UP".to_owned(), 3.0), ("CLEAN_UP".to_owned(), 7.5)];
+        let timeline = LifecycleStageJson::timeline(&seen, 9.0);
+        let spans: Vec<(&str, f64, f64)> = timeline
+            .iter()
+            .map(|s| (s.name.as_str(), s.started_at_seconds, s.ended_at_seconds))
+            .collect();
+        assert_eq!(spans, [("SCALE_UP", 3.0, 7.5), ("CLEAN_UP", 7.5, 9.0)]);
+        assert!(LifecycleStageJson::timeline(&[], 9.0).is_empty());
+    }
+}

@@ -149,6 +149,10 @@ impl Deploy<'_> {
                         .await?,
                 );
             }
+            // A local dry run bootstraps nothing: say what the deploy would make.
+            (Some(_), None) if self.settings.local.is_some() => self.say(
+                "dry run: would create the alternate target group, the test listener and a PAUSE hook at POST_TEST_TRAFFIC_SHIFT",
+            ),
             (Some(why), None) => {
                 return Err(Failure::usage(format!(
                     "cannot switch {} to {}: {why}",
