@@ -337,6 +337,27 @@ pub fn print_summary(report: &Report, progress: &Progress) {
     if !stages.is_empty() {
         progress.line(format!("stages: {}", stages.join(", ")));
     }
+    if !report.lifecycle_stages.is_empty() {
+        let spans: Vec<String> = report
+            .lifecycle_stages
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:.1}s",
+                    s.name,
+                    s.ended_at_seconds - s.started_at_seconds
+                )
+            })
+            .collect();
+        let strategy = report.strategy.as_deref().unwrap_or("?");
+        progress.line(format!("lifecycle ({strategy}): {}", spans.join(", ")));
+    }
+    if let Some(gate) = &report.test_traffic_gate {
+        progress.line(format!(
+            "test-traffic gate: {} ({})",
+            gate.result, gate.detail
+        ));
+    }
     if let Some(rollout) = &report.rollout {
         let reason = rollout
             .judged_by_reason
