@@ -188,3 +188,88 @@ fn a_canary_gets_its_share_of_production_traffic_during_its_bake() {
         );
     });
 }
+
+/// On AWS (here: local-ecs through `--endpoint-url`, without `--local`, so nothing is
+/// bootstrapped) a non-rolling strategy for a service without the blue/green wiring is exit 2
+/// before anything is registered or updated.
+#[test]
+fn without_the_wiring_a_strategy_switch_on_aws_is_refused_before_anything_changes() {
+    with_stack(|stack| {
+        let up = stack.xtask(&["local", "up"]);
+        assert_eq!(up.code, Some(0), "{}", show(&up));
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        let ecs = runtime.block_on(stack.ecs());
+        let revisions = || {
+            runtime
+                .block_on(
+                    ecs.list_task_definitions()
+                        .family_prefix("hello-ecs")
+                        .send(),
+                )
+                .expect("ListTaskDefinitions")
+                .task_definition_arns()
+                .len()
+        };
+        let main = runtime
+            .block_on(
+                ecs.describe_services()
+                    .cluster("dev-cluster")
+                    .services("hello-ecs")
+                    .send(),
+            )
+            .expect("DescribeServices");
+        let main = &main.services()[0];
+        // A second service on the same target group with no tasks (it serves nothing) and no
+        // blue/green wiring, whatever the main service has by now.
+        let lb = &main.load_balancers()[0];
+        let plain_lb = aws_sdk_ecs::types::LoadBalancer::builder()
+            .set_target_group_arn(lb.target_group_arn().map(str::to_owned))
+            .set_container_name(lb.container_name().map(str::to_owned))
+            .set_container_port(lb.container_port())
+            .build();
+        let created = ecs
+            .create_service()
+            .cluster("dev-cluster")
+            .service_name("plain")
+            .task_definition(main.task_definition().expect("a task definition"))
+            .desired_count(0)
+            .load_balancers(plain_lb);
+        runtime
+            .block_on(created.send())
+            .expect("CreateService plain");
+        let before = revisions();
+        let credentials = stack.credentials();
+        let run: Run = std::process::Command::new(env!("CARGO"))
+            .current_dir(tests::root())
+            .args([
+                "run", "--quiet", "-p", "xtask", "--", "deploy", "--output", "json",
+            ])
+            .args(["--endpoint-url", &stack.endpoint(), "--region", "us-east-1"])
+            .args(["--service", "plain", "--strategy", "canary", "--no-verify"])
+            .args(["--image", "127.0.0.1:5000/hello:v1"])
+            .env("AWS_ACCESS_KEY_ID", &credentials.access_key_id)
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                credentials.secret_access_key.expose(),
+            )
+            .env("CI", "true")
+            .output()
+            .expect("run cargo xtask")
+            .into();
+        let _ = runtime.block_on(
+            ecs.delete_service()
+                .cluster("dev-cluster")
+                .service("plain")
+                .force(true)
+                .send(),
+        );
+        assert_eq!(run.code, Some(2), "{}", show(&run));
+        assert!(
+            run.stderr.contains("advancedConfiguration"),
+            "{}",
+            show(&run)
+        );
+        assert_eq!(revisions(), before, "a revision was registered");
+        assert_eq!(run.report()["registered_new_revision"], false);
+    });
+}
