@@ -5,6 +5,7 @@ use anyhow::Result;
 use deploy_sdk::deploy::Deployer;
 use deploy_sdk::rollout::{Outcome, RolloutEvent, StageState, WatchOptions, WatchStats};
 use deploy_sdk::service::StartedDeployment;
+use deploy_sdk::service_deployment::{HookAnswer, continue_deployment};
 use deploy_sdk::time_budget::ActualMilestones;
 use futures::StreamExt;
 use std::time::Instant;
@@ -28,14 +29,43 @@ pub struct Watched {
     pub stages: Vec<(String, f64)>,
 }
 
-/// Watches to the outcome, showing progress.
+/// Watches a rollback to its outcome, showing progress. A PAUSE hook that holds it is
+/// answered CONTINUE: a rollback goes back to a revision that ran, and a hook whose timeout
+/// action is ROLLBACK would otherwise undo it.
 pub async fn watch_to_outcome(
     deployer: &Deployer,
     started: StartedDeployment,
     options: WatchOptions,
     progress: &Progress,
 ) -> Result<Watched> {
-    watch_with_stages(deployer, started, options, progress, None).await
+    let arn = started.service_deployment_arn.clone();
+    let (sender, mut stages) = tokio::sync::mpsc::unbounded_channel();
+    let watching =
+        async move { watch_with_stages(deployer, started, options, progress, Some(sender)).await };
+    let answering = async {
+        let mut answered = Vec::new();
+        while let Some(state) = stages.recv().await {
+            let (Some(arn), Some(hook)) = (&arn, state.awaiting_action()) else {
+                continue;
+            };
+            if hook.target_type != "PAUSE" || answered.contains(&hook.hook_id) {
+                continue;
+            }
+            answered.push(hook.hook_id.clone());
+            let ecs = &deployer.clients().ecs;
+            let line =
+                match continue_deployment(ecs, arn, &hook.hook_id, HookAnswer::Continue).await {
+                    Ok(()) => format!("rollback: PAUSE hook {} answered CONTINUE", hook.hook_id),
+                    Err(err) => format!(
+                        "rollback: answering PAUSE hook {} failed: {err}",
+                        hook.hook_id
+                    ),
+                };
+            progress.line(line);
+        }
+    };
+    let (watched, ()) = tokio::join!(watching, answering);
+    watched
 }
 
 /// [`watch_to_outcome`], each lifecycle stage event also sent to `stage_events` (for the
