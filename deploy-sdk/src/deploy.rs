@@ -16,7 +16,7 @@ use crate::service_deployment;
 use crate::taskdef::{self, ContainerChanges, CurrentRevision, NewRevision};
 
 /// What to deploy where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeployRequest {
     /// The service.
     pub service: ServiceRef,
@@ -144,6 +144,15 @@ impl fmt::Display for PlanSummary<'_> {
                     .deployment_circuit_breaker()
                     .map(|cb| (cb.enable(), cb.rollback()))
             )?;
+        }
+        if let Some(strategy) = &u.strategy {
+            write!(f, " strategy={}", strategy.strategy)?;
+            if let Some(bake) = strategy.bake_minutes {
+                write!(f, " bakeTimeInMinutes={bake}")?;
+            }
+            if strategy.wiring.is_some() {
+                write!(f, " loadBalancers[].advancedConfiguration=<set>")?;
+            }
         }
         if u.force_new_deployment {
             write!(f, " forceNewDeployment=true")?;

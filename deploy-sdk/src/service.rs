@@ -11,6 +11,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
 use crate::error::{Error, Result};
+use crate::strategy::StrategyUpdate;
 
 /// Which service: cluster and service name (or ARNs).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -220,7 +221,7 @@ pub fn short_task_definition(arn: &str) -> &str {
 }
 
 /// Options of an `UpdateService` call beyond the task definition.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct UpdateOptions {
     /// New desired count.
     pub desired_count: Option<i32>,
@@ -232,6 +233,8 @@ pub struct UpdateOptions {
     pub circuit_breaker: Option<CircuitBreaker>,
     /// Start a new deployment even if the task definition did not change.
     pub force_new_deployment: bool,
+    /// Switch the service to this deployment strategy (with its wiring and hooks).
+    pub strategy: Option<StrategyUpdate>,
 }
 
 /// The deployment circuit breaker settings.
@@ -372,6 +375,13 @@ pub async fn update_service(
     if let Some(config) = deployment_configuration(before.deployment_configuration(), options) {
         request = request.deployment_configuration(config);
     }
+    if let Some(lbs) = options
+        .strategy
+        .as_ref()
+        .and_then(|s| s.load_balancers(before.load_balancers()))
+    {
+        request = request.set_load_balancers(Some(lbs));
+    }
     let out = request.send().await.map_err(|e| update_error(e, target))?;
     let service = out.service().ok_or_else(|| {
         Error::incomplete_answer("ecs:UpdateService", "the response has no service")
@@ -467,6 +477,7 @@ pub fn deployment_configuration(
     if options.minimum_healthy_percent.is_none()
         && options.maximum_percent.is_none()
         && options.circuit_breaker.is_none()
+        && options.strategy.is_none()
     {
         return None;
     }
@@ -486,6 +497,9 @@ pub fn deployment_configuration(
                 .rollback(cb.rollback)
                 .build(),
         );
+    }
+    if let Some(strategy) = &options.strategy {
+        config = strategy.apply(config);
     }
     Some(config)
 }

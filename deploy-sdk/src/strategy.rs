@@ -284,5 +284,8 @@ fn strategy_of(config: Option<&DeploymentConfiguration>) -> Strategy {
     }
 }
 
+mod update;
+pub use update::{StrategyUpdate, TrafficWiring, missing_wiring};
+
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ use crate::config::Settings;
 const LISTENER_PORT: i32 = 8000;
 /// Names of what the bootstrap creates (the tutorial's stacks use the same shapes).
 const TARGET_GROUP: &str = "hello-ecs-tg";
-const LOAD_BALANCER: &str = "hello-ecs-alb";
+pub const LOAD_BALANCER: &str = "hello-ecs-alb";
 /// A 1 s deregistration delay (and local-stack's 1 s health checks) keep a local rollout to
 /// seconds.
 const DEREGISTRATION_DELAY_SECS: u32 = 1;

@@ -14,6 +14,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Rehearsals: a minute of a blue/green bake, step or hook timeout lasts this many seconds
+/// (`local-ecs serve --minute-seconds`).
+const MINUTE_SECONDS: u64 = 1;
+
+/// How long one of the service's minutes lasts for `settings`: a second on local-ecs, a
+/// minute on AWS.
+pub fn minute(settings: &crate::config::Settings) -> std::time::Duration {
+    if settings.local.is_some() {
+        std::time::Duration::from_secs(MINUTE_SECONDS)
+    } else {
+        std::time::Duration::from_secs(60)
+    }
+}
+
 use anyhow::{Context, Result, bail};
 
 use crate::flock;
@@ -191,7 +205,7 @@ fn start(state_dir: &Path, say: &dyn Fn(&str)) -> Result<LocalEcs> {
         .arg("--port")
         .arg(port.to_string())
         // Rehearsals: a minute of a blue/green bake, step or hook timeout lasts a second.
-        .args(["--minute-seconds", "1"])
+        .args(["--minute-seconds", &MINUTE_SECONDS.to_string()])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

@@ -6,12 +6,14 @@ mod bench_deploy;
 mod bench_plan;
 mod binary;
 mod bootstrap;
+mod bootstrap_strategy;
 mod codebuild;
 mod config;
 mod connect;
 mod deploy;
 mod failure;
 mod flock;
+mod hook_cmd;
 mod image;
 mod last_deploy;
 mod lint;
@@ -59,6 +61,12 @@ enum Task {
     Status(status::StatusArgs),
     /// Put the service back on the task definition before the last deploy (or --to), and wait.
     Rollback(rollback::RollbackArgs),
+    /// Let a blue/green, linear or canary deployment held by a PAUSE hook go on
+    /// (ContinueServiceDeployment CONTINUE). Exit 2 when nothing awaits action.
+    Continue(hook_cmd::HookArgs),
+    /// Roll back a blue/green, linear or canary deployment: its paused hook answered ROLLBACK,
+    /// else StopServiceDeployment ROLLBACK. Exit 2 when nothing is in progress.
+    Abort(hook_cmd::HookArgs),
     /// The roll's time budget without deploying: where the time goes, and settings that cut it.
     ///
     /// Reads the service, its task definition and target groups (desired count, minimum and
@@ -97,6 +105,8 @@ fn main() -> std::process::ExitCode {
         Task::Image(args) => image::run(args),
         Task::Status(args) => status::run(args),
         Task::Rollback(args) => rollback::run(args),
+        Task::Continue(args) => hook_cmd::run(args, hook_cmd::Act::Continue),
+        Task::Abort(args) => hook_cmd::run(args, hook_cmd::Act::Abort),
         Task::Plan(args) => plan_cmd::run(args),
         Task::Local(args) => local::run(args),
         Task::Bench(args) => bench::run(args),

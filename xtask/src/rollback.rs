@@ -83,6 +83,7 @@ async fn roll_back(args: &RollbackArgs, settings: &Settings, progress: &Progress
     progress.set_ours(&started.deployment_id);
     let options = WatchOptions {
         timeout: Duration::from_secs(args.timeout),
+        minute: crate::local_ecs::minute(settings),
         ..WatchOptions::default()
     };
     let watched = watch_to_outcome(&deployer, started, options, progress).await?;

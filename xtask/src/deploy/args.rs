@@ -93,6 +93,8 @@ pub struct DeployArgs {
     /// Register a new revision and start a new deployment even when nothing changed.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub strategy: super::strategy::StrategyArgs,
 }
 
 /// A DNS name: letters, digits, '-' and '.', no scheme, port or path (checked with the other

@@ -8,6 +8,7 @@ use deploy_sdk::deploy::{DeployRequest, Deployer};
 use deploy_sdk::imagedefs::ImageDefinition;
 use deploy_sdk::rollout::{CallBudget, WatchOptions};
 use deploy_sdk::service::{ServiceRef, UpdateOptions};
+use deploy_sdk::strategy::StrategyUpdate;
 use deploy_sdk::taskdef::ContainerChanges;
 use deploy_sdk::verify::Endpoint;
 
@@ -34,6 +35,8 @@ pub struct Deploy<'a> {
     pub endpoint: Option<Endpoint>,
     /// `--image-definitions`: the images to swap in, per container (empty without the flag).
     pub image_definitions: Vec<ImageDefinition>,
+    /// `--strategy`: what this deploy's UpdateService switches the service to.
+    pub strategy_update: Option<StrategyUpdate>,
 }
 
 /// The image the new revision runs.
@@ -65,6 +68,7 @@ impl<'a> Deploy<'a> {
             budget: CallBudget::new(),
             endpoint: None,
             image_definitions: Vec::new(),
+            strategy_update: None,
         }
     }
 
@@ -112,6 +116,7 @@ impl<'a> Deploy<'a> {
             update: UpdateOptions {
                 desired_count: self.args.desired_count,
                 force_new_deployment: self.args.force,
+                strategy: self.strategy_update.clone(),
                 ..UpdateOptions::default()
             },
             force_register: self.args.force,
@@ -123,6 +128,7 @@ impl<'a> Deploy<'a> {
         WatchOptions {
             timeout: Duration::from_secs(self.args.timeout),
             budget: self.budget.clone(),
+            minute: crate::local_ecs::minute(self.settings),
             ..WatchOptions::default()
         }
     }

@@ -6,6 +6,7 @@ mod args;
 mod budget;
 mod context;
 mod docker;
+mod gate;
 mod image_definitions;
 mod native;
 mod plan;
@@ -13,6 +14,7 @@ mod report;
 mod repository;
 mod roll;
 mod rollback_on_failure;
+mod strategy;
 mod traffic;
 mod verify;
 mod verify_failed;
@@ -79,6 +81,7 @@ async fn pipeline(
 ) -> Result<()> {
     // Bad flags fail before anything starts.
     let env = parse_env(&args.env)?;
+    args.strategy.strategy().map_err(Failure::usage)?;
     let given_image = parse_image(args.image.as_deref())?;
     let definitions = match &args.image_definitions {
         Some(path) => Some(image_definitions::read(path)?),
@@ -119,7 +122,15 @@ async fn pipeline(
     let outcome = deploy.watch_rollout(&started, &image).await?;
     deploy.stage_done(roll, &outcome_text(&outcome));
     if !outcome.is_success() {
-        return Err(deploy.rollback_on_failure(&started, outcome).await);
+        let err = deploy.rollback_on_failure(&started, outcome).await;
+        return Err(match &deploy.report.test_traffic_gate {
+            Some(gate) if gate.hook_id.is_some() && !gate.passed() => Failure::deploy(format!(
+                "the new build was stopped at the test-traffic gate (POST_TEST_TRAFFIC_SHIFT): {}; rolled back before any production traffic reached it\n{err:#}",
+                gate.detail
+            ))
+            .into(),
+            _ => err,
+        });
     }
     deploy.report.outcome = if started.is_new {
         "deployed"

@@ -41,6 +41,9 @@ impl Deploy<'_> {
         {
             Ok(prepared) => {
                 self.report.old_task_definition = Some(prepared.current_task_definition().into());
+                self.strategy_update = self
+                    .strategy_update(&prepared.service, stack.as_ref())
+                    .await?;
                 self.endpoint = self.endpoint_to_verify().await?;
                 Ok(Found::Service(Box::new(prepared)))
             }
@@ -57,6 +60,11 @@ impl Deploy<'_> {
                     "service {} does not exist yet: it will be created after the push",
                     self.target
                 ));
+                if self.args.strategy.strategy.is_some() {
+                    self.say(
+                        "--strategy: the service is created rolling; the next deploy switches it",
+                    );
+                }
                 Ok(Found::Missing(stack))
             }
             Err(err) => Err(err.into()),

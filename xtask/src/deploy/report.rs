@@ -28,6 +28,12 @@ pub struct Report {
     pub deployment_id: Option<String>,
     pub registered_new_revision: bool,
     pub stages: Vec<Stage>,
+    /// The deployment strategy the service rolled with (`rolling`, `blue/green`, …).
+    pub strategy: Option<String>,
+    /// Blue/green, linear, canary: each lifecycle stage the watch saw, in order.
+    pub lifecycle_stages: Vec<LifecycleStageJson>,
+    /// What the test-traffic gate did (null: no gate).
+    pub test_traffic_gate: Option<super::gate::GateJson>,
     pub reason: Option<String>,
     pub stopped_tasks: Vec<String>,
     pub last_events: Vec<String>,
@@ -61,6 +67,28 @@ pub struct Stage {
     /// Seconds from the start of the deploy (the time axis of every series).
     pub started_at_seconds: f64,
     pub seconds: f64,
+}
+
+/// One lifecycle stage, on the deploy's time axis (seconds since it began).
+#[derive(Debug, Serialize)]
+pub struct LifecycleStageJson {
+    pub name: String,
+    pub started_at_seconds: f64,
+    pub ended_at_seconds: f64,
+}
+
+impl LifecycleStageJson {
+    /// The stages as first seen, each ending when the next began (the last at `end`).
+    pub fn timeline(seen: &[(String, f64)], end: f64) -> Vec<LifecycleStageJson> {
+        seen.iter()
+            .enumerate()
+            .map(|(i, (name, start))| LifecycleStageJson {
+                name: name.clone(),
+                started_at_seconds: *start,
+                ended_at_seconds: seen.get(i + 1).map_or(end, |(_, next)| *next),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -331,6 +359,27 @@ pub fn print_summary(report: &Report, progress: &Progress) {
     if !stages.is_empty() {
         progress.line(format!("stages: {}", stages.join(", ")));
     }
+    if !report.lifecycle_stages.is_empty() {
+        let spans: Vec<String> = report
+            .lifecycle_stages
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:.1}s",
+                    s.name,
+                    s.ended_at_seconds - s.started_at_seconds
+                )
+            })
+            .collect();
+        let strategy = report.strategy.as_deref().unwrap_or("?");
+        progress.line(format!("lifecycle ({strategy}): {}", spans.join(", ")));
+    }
+    if let Some(gate) = &report.test_traffic_gate {
+        progress.line(format!(
+            "test-traffic gate: {} ({})",
+            gate.result, gate.detail
+        ));
+    }
     if let Some(rollout) = &report.rollout {
         let reason = rollout
             .judged_by_reason
@@ -357,5 +406,22 @@ pub fn print_summary(report: &Report, progress: &Progress) {
             .map(|u| format!(" at {u}"))
             .unwrap_or_default();
         progress.line(format!("deployed {td}{url}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LifecycleStageJson;
+
+    #[test]
+    fn each_lifecycle_stage_ends_when_the_next_begins_and_the_last_at_the_outcome() {
+        let seen = [("SCALE_UP".to_owned(), 3.0), ("CLEAN_UP".to_owned(), 7.5)];
+        let timeline = LifecycleStageJson::timeline(&seen, 9.0);
+        let spans: Vec<(&str, f64, f64)> = timeline
+            .iter()
+            .map(|s| (s.name.as_str(), s.started_at_seconds, s.ended_at_seconds))
+            .collect();
+        assert_eq!(spans, [("SCALE_UP", 3.0, 7.5), ("CLEAN_UP", 7.5, 9.0)]);
+        assert!(LifecycleStageJson::timeline(&[], 9.0).is_empty());
     }
 }

@@ -5,12 +5,13 @@
 use anyhow::{Context, Result};
 use deploy_sdk::rollout::Outcome;
 use deploy_sdk::service::{StartedDeployment, short_task_definition};
+use deploy_sdk::strategy::{Strategy, StrategySettings};
 use deploy_sdk::verify::sample_traffic;
 
 use super::context::{Deploy, ImageToDeploy};
 use super::plan::Found;
-use super::report::RolloutJson;
-use crate::watch::watch_to_outcome;
+use super::report::{LifecycleStageJson, RolloutJson};
+use crate::watch::watch_with_stages;
 use crate::{bootstrap, last_deploy};
 
 impl Deploy<'_> {
@@ -38,11 +39,17 @@ impl Deploy<'_> {
                     bootstrap::mark_bootstrapped(state_dir, self.settings);
                 }
                 self.report.registered_new_revision = true;
+                self.report.strategy = Some(Strategy::Rolling.to_string());
                 started
             }
             Found::Service(prepared) => {
                 let (prepared, request) = self.plan(*prepared, image)?;
                 self.report.registered_new_revision = prepared.registers;
+                let strategy = match &self.strategy_update {
+                    Some(update) => update.strategy.clone(),
+                    None => StrategySettings::of(&prepared.service).strategy,
+                };
+                self.report.strategy = Some(strategy.to_string());
                 if !prepared.updates {
                     self.say(
                         "nothing to change: the service already runs this image and environment",
@@ -78,19 +85,26 @@ impl Deploy<'_> {
         image: &ImageToDeploy,
     ) -> Result<Outcome> {
         let plan = self.traffic_plan(image);
+        let gate = self.gate_plan(started, image).await?;
+        if gate.is_some() {
+            self.say("test-traffic gate: on — the new build is verified through the test listener before production traffic moves");
+        }
         let rolling_from = self.progress.elapsed().as_secs_f64();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (stage_tx, stage_rx) = tokio::sync::mpsc::unbounded_channel();
         let watching = async {
-            let watched = watch_to_outcome(
+            let watched = watch_with_stages(
                 &self.deployer,
                 started.clone(),
                 self.watch_options(),
                 self.progress,
+                Some(stage_tx),
             )
             .await;
             let _ = stop.send(());
             watched
         };
+        let gating = self.run_gate(gate, stage_rx);
         let sampling = async {
             match &plan {
                 Ok(p) => Ok(sample_traffic(&p.url, &p.expect, &p.options, async {
@@ -100,9 +114,12 @@ impl Deploy<'_> {
                 Err(why) => Err(why.clone()),
             }
         };
-        let (watched, traffic) = tokio::join!(watching, sampling);
+        let (watched, traffic, gated) = tokio::join!(watching, sampling, gating);
         self.record_traffic(traffic, rolling_from);
+        self.report.test_traffic_gate = gated;
         let watched = watched?;
+        self.report.lifecycle_stages =
+            LifecycleStageJson::timeline(&watched.stages, self.progress.elapsed().as_secs_f64());
         self.record_actuals(&watched.milestones, rolling_from);
         let from = watched.messages.len().saturating_sub(10);
         self.report.last_events = watched.messages[from..].to_vec();
