@@ -10,11 +10,14 @@ use aws_sdk_ecs::types::{
     DeploymentConfiguration, DeploymentLifecycleHookTargetType, DeploymentStrategy, Service,
 };
 
-/// ECS's defaults when the service does not say (AWS's API reference).
-const LINEAR_STEP_PERCENT: f64 = 10.0;
-const LINEAR_STEP_BAKE_MINUTES: i32 = 6;
-const CANARY_PERCENT: f64 = 5.0;
-const CANARY_BAKE_MINUTES: i32 = 10;
+/// ECS's default `linearConfiguration.stepPercent` (AWS's API reference).
+pub const LINEAR_STEP_PERCENT: f64 = 10.0;
+/// ECS's default `linearConfiguration.stepBakeTimeInMinutes`.
+pub const LINEAR_STEP_BAKE_MINUTES: i32 = 6;
+/// ECS's default `canaryConfiguration.canaryPercent`.
+pub const CANARY_PERCENT: f64 = 5.0;
+/// ECS's default `canaryConfiguration.canaryBakeTimeInMinutes`.
+pub const CANARY_BAKE_MINUTES: i32 = 10;
 
 /// How ECS replaces a service's tasks.
 #[derive(Debug, Clone, PartialEq)]

@@ -94,7 +94,7 @@ pub struct DeployArgs {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
-    pub strategy: super::strategy::StrategyArgs,
+    pub strategy: super::strategy_args::StrategyArgs,
 }
 
 /// A DNS name: letters, digits, '-' and '.', no scheme, port or path (checked with the other

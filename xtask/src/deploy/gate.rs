@@ -17,11 +17,10 @@ use deploy_sdk::strategy::StrategySettings;
 use deploy_sdk::verify::{
     Expectation, Fleet, FleetHealth, FleetSource, VerifyOptions, discover_test_endpoint, verify,
 };
-use serde::Serialize;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::context::{Deploy, ImageToDeploy};
-use super::report::VerifyJson;
+use super::report::{GateJson, VerifyJson};
 
 /// The stage the gate acts at.
 const GATE_STAGE: &str = "POST_TEST_TRAFFIC_SHIFT";
@@ -33,27 +32,6 @@ pub struct GatePlan {
     url: String,
     expect: Expectation,
     options: VerifyOptions,
-}
-
-/// What the gate did (in the report as `test_traffic_gate`).
-#[derive(Debug, Serialize)]
-pub struct GateJson {
-    /// `passed` (CONTINUE answered), `failed` (ROLLBACK answered), `error` (the gate could
-    /// not verify or answer), `not_reached` (the deployment never paused there).
-    pub result: &'static str,
-    pub url: String,
-    pub hook_id: Option<String>,
-    /// Seconds since the deploy began.
-    pub started_at_seconds: Option<f64>,
-    pub seconds: Option<f64>,
-    pub detail: String,
-    pub verify: Option<VerifyJson>,
-}
-
-impl GateJson {
-    pub fn passed(&self) -> bool {
-        self.result == "passed"
-    }
 }
 
 impl Deploy<'_> {

@@ -15,6 +15,7 @@ mod repository;
 mod roll;
 mod rollback_on_failure;
 mod strategy;
+mod strategy_args;
 mod traffic;
 mod verify;
 mod verify_failed;

@@ -33,7 +33,7 @@ pub struct Report {
     /// Blue/green, linear, canary: each lifecycle stage the watch saw, in order.
     pub lifecycle_stages: Vec<LifecycleStageJson>,
     /// What the test-traffic gate did (null: no gate).
-    pub test_traffic_gate: Option<super::gate::GateJson>,
+    pub test_traffic_gate: Option<GateJson>,
     pub reason: Option<String>,
     pub stopped_tasks: Vec<String>,
     pub last_events: Vec<String>,
@@ -406,6 +406,27 @@ pub fn print_summary(report: &Report, progress: &Progress) {
             .map(|u| format!(" at {u}"))
             .unwrap_or_default();
         progress.line(format!("deployed {td}{url}"));
+    }
+}
+
+/// What the gate did (in the report as `test_traffic_gate`).
+#[derive(Debug, Serialize)]
+pub struct GateJson {
+    /// `passed` (CONTINUE answered), `failed` (ROLLBACK answered), `error` (the gate could
+    /// not verify or answer), `not_reached` (the deployment never paused there).
+    pub result: &'static str,
+    pub url: String,
+    pub hook_id: Option<String>,
+    /// Seconds since the deploy began.
+    pub started_at_seconds: Option<f64>,
+    pub seconds: Option<f64>,
+    pub detail: String,
+    pub verify: Option<VerifyJson>,
+}
+
+impl GateJson {
+    pub fn passed(&self) -> bool {
+        self.result == "passed"
     }
 }
 
