@@ -78,6 +78,16 @@ struct Planner<'v> {
 }
 
 /// What the rollout phase computed, for the phase that settles the deployments.
+/// What a pass decided for a service's tasks.
+struct Decision<'v> {
+    /// Tasks to stop.
+    to_stop: Vec<&'v TaskView>,
+    /// Tasks of the PRIMARY deployment to start.
+    start: usize,
+    /// Whether the rollout has more to do after this pass.
+    work_left: bool,
+}
+
 struct Rollout<'v> {
     alive: Vec<&'v TaskView>,
     started: usize,
@@ -414,7 +424,7 @@ impl<'v> Planner<'v> {
         service: &'v ServiceView,
         primary: &'v DeploymentView,
         alive: Vec<&'v TaskView>,
-        mut stopped: Vec<&'v str>,
+        stopped: Vec<&'v str>,
     ) -> Rollout<'v> {
         let desired = service.desired;
         let min_healthy = minimum_healthy(desired, service.minimum_healthy_percent);
@@ -458,6 +468,30 @@ impl<'v> Planner<'v> {
             by_health_then_newest(self, &mut candidates);
             to_stop.extend(candidates.into_iter().take(extra as usize));
         }
+        let decision = Decision {
+            to_stop,
+            start,
+            work_left: want > 0 || !old.is_empty(),
+        };
+        self.carry_out(service, primary, alive, stopped, decision)
+    }
+
+    /// Carries a pass's rollout decision out: stops `to_stop`, starts `start` tasks of the
+    /// PRIMARY deployment, says both as service events, and sums the pass up.
+    pub(super) fn carry_out(
+        &mut self,
+        service: &'v ServiceView,
+        primary: &'v DeploymentView,
+        alive: Vec<&'v TaskView>,
+        mut stopped: Vec<&'v str>,
+        decision: Decision<'v>,
+    ) -> Rollout<'v> {
+        let Decision {
+            to_stop,
+            start,
+            work_left,
+        } = decision;
+        // Seen before this pass's stops: a task being stopped now is not yet in transition.
         let transitioning = alive.iter().any(|t| self.in_transition(service, t));
         for task in to_stop {
             self.stop(task, events::scaling_activity(&primary.id), false);
@@ -478,7 +512,7 @@ impl<'v> Planner<'v> {
             alive,
             started: start,
             stopped,
-            work_left: want > 0 || !old.is_empty(),
+            work_left,
             transitioning,
         }
     }

@@ -20,7 +20,7 @@ use crate::state::{
 
 use super::super::action::{Action, Failure};
 use super::super::view::{DeploymentView, ServiceView, TaskView};
-use super::{Planner, Rollout};
+use super::{Decision, Planner, Rollout};
 
 /// Where a stage's hooks stand.
 enum Hooks {
@@ -270,7 +270,7 @@ impl<'v> Planner<'v> {
         service: &'v ServiceView,
         primary: &'v DeploymentView,
         alive: Vec<&'v TaskView>,
-        mut stopped: Vec<&'v str>,
+        stopped: Vec<&'v str>,
     ) -> Rollout<'v> {
         let stage = service.blue_green.as_ref().and_then(|r| r.stage);
         let (green, old): (Vec<&'v TaskView>, Vec<&'v TaskView>) = alive
@@ -291,28 +291,11 @@ impl<'v> Planner<'v> {
         if cleaning {
             to_stop.extend(old.iter().copied());
         }
-        let transitioning = alive.iter().any(|t| self.in_transition(service, t));
-        for task in to_stop {
-            self.stop(task, events::scaling_activity(&primary.id), false);
-            stopped.push(&task.id);
-        }
-        if start > 0 {
-            self.push(Action::Start {
-                service: service.arn.clone(),
-                deployment: primary.id.clone(),
-                task_definition: primary.task_definition.clone(),
-                count: start,
-            });
-        }
-        if !stopped.is_empty() {
-            self.event(service, events::stopped_tasks(&service.name, &stopped));
-        }
-        Rollout {
-            alive,
-            started: start,
-            stopped,
+        let decision = Decision {
+            to_stop,
+            start,
             work_left: (scaled && want > 0) || (cleaning && !old.is_empty()),
-            transitioning,
-        }
+        };
+        self.carry_out(service, primary, alive, stopped, decision)
     }
 }
