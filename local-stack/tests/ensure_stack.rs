@@ -21,12 +21,15 @@ impl LocalEcs {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("the crate is inside the workspace");
+        // The build `cargo test --workspace` already made (local-ecs's own tests need the
+        // binary): the same units, nothing compiled again. `-p local-ecs` would resolve
+        // features on its own and recompile dozens of dependencies.
         let built = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "local-ecs"])
+            .args(["build", "--quiet", "--workspace", "--tests"])
             .current_dir(root)
             .status()
-            .expect("run cargo build -p local-ecs");
-        assert!(built.success(), "cargo build -p local-ecs failed");
+            .expect("run cargo build --workspace --tests");
+        assert!(built.success(), "cargo build --workspace --tests failed");
         let target: PathBuf = std::env::var_os("CARGO_TARGET_DIR")
             .map_or_else(|| root.join("target"), |dir| root.join(dir));
         let state = tempfile::tempdir().expect("temp dir");

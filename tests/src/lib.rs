@@ -17,6 +17,37 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The local-ecs binary `cargo test --workspace` built (local-ecs's own tests need it), built
+/// once per test process by `cargo build --workspace --tests` — the same units, so nothing is
+/// compiled again — and passed to xtask as `LOCAL_ECS_BINARY`: xtask's own
+/// `cargo build -p local-ecs` would resolve features anew and recompile dozens of crates.
+pub fn local_ecs_binary() -> &'static Path {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        let built = Command::new(env!("CARGO"))
+            .current_dir(root())
+            .args(["build", "--quiet", "--workspace", "--tests"])
+            .status()
+            .expect("run cargo build --workspace --tests");
+        assert!(built.success(), "cargo build --workspace --tests failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root().join("target"), |dir| root().join(dir));
+        target.join("debug").join("local-ecs")
+    })
+}
+
+/// `cargo run -p xtask -- ARGS` as a user runs it, in CI mode (plain progress), with the
+/// workspace's local-ecs binary.
+pub fn xtask_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(root())
+        .args(["run", "--quiet", "-p", "xtask", "--"])
+        .args(args)
+        .env("LOCAL_ECS_BINARY", local_ecs_binary())
+        .env("CI", "true");
+    cmd
+}
+
 /// The result of one `cargo xtask` run.
 #[derive(Debug)]
 pub struct Run {
@@ -100,12 +131,8 @@ pub fn with_stack<T>(test: impl FnOnce(&LocalStack) -> T) -> T {
 impl LocalStack {
     /// `cargo xtask ARGS` with this stack's state directory, plain progress (CI mode).
     pub fn xtask(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO"))
-            .current_dir(root())
-            .args(["run", "--quiet", "-p", "xtask", "--"])
-            .args(args)
+        let out = xtask_command(args)
             .env("DEPLOY_LOCAL_STATE_DIR", &self.state_dir)
-            .env("CI", "true")
             .output()
             .expect("run cargo xtask");
         out.into()

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tests::{Run, greeting_at, root};
+use tests::{Run, greeting_at};
 
 /// A state directory of its own; local-ecs (and any task it left) is stopped when dropped.
 struct Stack {
@@ -26,12 +26,8 @@ impl Stack {
 
     /// `cargo xtask ARGS` against this state directory, plain progress.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(root())
-            .args(["run", "--quiet", "-p", "xtask", "--"])
-            .args(args)
-            .env("DEPLOY_LOCAL_STATE_DIR", &self.state_dir)
-            .env("CI", "true");
+        let mut cmd = tests::xtask_command(args);
+        cmd.env("DEPLOY_LOCAL_STATE_DIR", &self.state_dir);
         cmd
     }
 

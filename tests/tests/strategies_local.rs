@@ -239,11 +239,7 @@ fn without_the_wiring_a_strategy_switch_on_aws_is_refused_before_anything_change
             .expect("CreateService plain");
         let before = revisions();
         let credentials = stack.credentials();
-        let run: Run = std::process::Command::new(env!("CARGO"))
-            .current_dir(tests::root())
-            .args([
-                "run", "--quiet", "-p", "xtask", "--", "deploy", "--output", "json",
-            ])
+        let run: Run = tests::xtask_command(&["deploy", "--output", "json"])
             .args(["--endpoint-url", &stack.endpoint(), "--region", "us-east-1"])
             .args(["--service", "plain", "--strategy", "canary", "--no-verify"])
             .args(["--image", "127.0.0.1:5000/hello:v1"])
@@ -252,7 +248,6 @@ fn without_the_wiring_a_strategy_switch_on_aws_is_refused_before_anything_change
                 "AWS_SECRET_ACCESS_KEY",
                 credentials.secret_access_key.expose(),
             )
-            .env("CI", "true")
             .output()
             .expect("run cargo xtask")
             .into();

@@ -291,8 +291,23 @@ fn log_since(path: &Path, offset: u64) -> String {
     String::from_utf8_lossy(&bytes[from..]).into_owned()
 }
 
-/// The local-ecs binary, built by cargo (a no-op when it is up to date).
+/// Runs this local-ecs binary instead of building one (the end-to-end tests pass the one
+/// `cargo test --workspace` built: a `-p local-ecs` build resolves features on its own and
+/// recompiles dozens of dependencies).
+pub const BINARY_ENV: &str = "LOCAL_ECS_BINARY";
+
+/// The local-ecs binary: [`BINARY_ENV`]'s, else built by cargo (a no-op when up to date).
 pub fn binary() -> Result<PathBuf> {
+    if let Some(given) = std::env::var_os(BINARY_ENV).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(given);
+        if !path.is_file() {
+            bail!(
+                "{BINARY_ENV} names {}, which is not a file: unset it to build local-ecs",
+                path.display()
+            );
+        }
+        return Ok(path);
+    }
     let status = cargo()
         .args(["build", "--quiet", "-p", "local-ecs"])
         .status()
