@@ -25,6 +25,7 @@ use deploy_sdk::registry::ImageRef;
 use deploy_sdk::taskdef::parse_env_assignment;
 
 pub use args::DeployArgs;
+pub use strategy_args::StrategyName;
 use args::{Builder, Output};
 pub use budget::{estimates, prediction_lines};
 use context::{Deploy, ImageToDeploy};
