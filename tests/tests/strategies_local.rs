@@ -314,10 +314,7 @@ fn a_linear_deployment_moves_half_of_production_in_its_first_step() {
         ]);
         assert_eq!(run.code, Some(0), "{}", show(&run));
         let report = run.report();
-        assert_eq!(
-            report["strategy"], "linear (50% every 8 min)",
-            "{report:#}"
-        );
+        assert_eq!(report["strategy"], "linear (50% every 8 min)", "{report:#}");
         assert_eq!(report["traffic"]["failed"], 0, "{report:#}");
         let stages = stages(&report);
         // 50 % steps: the first step and its bake, then the last step ends the stage.

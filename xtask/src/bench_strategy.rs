@@ -125,7 +125,9 @@ fn print_table(strategy: StrategyName, runs: &[Run]) {
     row("verify", &|run| {
         format!("{:.1}s", stage(&run.report, "verify"))
     });
-    row("total (the whole command)", &|run| format!("{:.1}s", run.total));
+    row("total (the whole command)", &|run| {
+        format!("{:.1}s", run.total)
+    });
     row("test-traffic gate", &|run| {
         run.report["test_traffic_gate"]["result"]
             .as_str()

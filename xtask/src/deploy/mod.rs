@@ -25,11 +25,11 @@ use deploy_sdk::registry::ImageRef;
 use deploy_sdk::taskdef::parse_env_assignment;
 
 pub use args::DeployArgs;
-pub use strategy_args::StrategyName;
 use args::{Builder, Output};
 pub use budget::{estimates, prediction_lines};
 use context::{Deploy, ImageToDeploy};
 use report::{ImageReport, Report, print_summary};
+pub use strategy_args::StrategyName;
 
 use crate::config::Settings;
 use crate::connect::connect;
