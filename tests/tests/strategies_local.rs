@@ -268,3 +268,64 @@ fn without_the_wiring_a_strategy_switch_on_aws_is_refused_before_anything_change
         assert_eq!(run.report()["registered_new_revision"], false);
     });
 }
+
+/// The production answers [new, old] in the whole seconds of sampling inside `from..to`
+/// (seconds since the deploy began).
+fn answers_within(report: &Value, from: f64, to: f64) -> (u64, u64) {
+    let traffic = &report["traffic"];
+    let began = traffic["started_at_seconds"].as_f64().unwrap();
+    let (mut new, mut old) = (0, 0);
+    for (second, counts) in traffic["per_second"].as_array().unwrap().iter().enumerate() {
+        let at = began + second as f64;
+        if at >= from && at + 1.0 <= to {
+            new += counts[0].as_u64().unwrap();
+            old += counts[1].as_u64().unwrap();
+        }
+    }
+    (new, old)
+}
+
+/// Linear, 50 % steps 8 s apart: no failed request, and half of production on the new build
+/// during the first step. The window: the report gives the first step's start (when the watch
+/// first saw PRODUCTION_TRAFFIC_SHIFT, within its 1 s poll after the gate's CONTINUE, so at
+/// most a second late); its end as reported is the watch's next poll after the last step,
+/// which backs off to several seconds, so the step ends at the earlier of that and its start
+/// plus the step bake. The whole seconds inside, a second in from each edge, are counted.
+#[test]
+fn a_linear_deployment_moves_half_of_production_in_its_first_step() {
+    const STEP_BAKE_SECONDS: f64 = 8.0;
+    with_stack(|stack| {
+        let run = stack.deploy(&[
+            "--strategy",
+            "linear",
+            "--step-percent",
+            "50",
+            "--step-bake-minutes",
+            "8",
+            "--bake-minutes",
+            "0",
+            "--env",
+            "GREETING=linear",
+        ]);
+        assert_eq!(run.code, Some(0), "{}", show(&run));
+        let report = run.report();
+        assert_eq!(report["strategy"], "linear (50% every 8 min)", "{report:#}");
+        assert_eq!(report["traffic"]["failed"], 0, "{report:#}");
+        let stages = stages(&report);
+        // 50 % steps: the first step and its bake, then the last step ends the stage.
+        let (_, from, to) = stage(&stages, "PRODUCTION_TRAFFIC_SHIFT");
+        let first_step_end = to.min(from + STEP_BAKE_SECONDS);
+        let (new, old) = answers_within(&report, from + 1.0, first_step_end - 1.0);
+        assert!(
+            new + old >= 16,
+            "too few samples ({new} new, {old} old): {stages:?}"
+        );
+        let share = 100.0 * new as f64 / (new + old) as f64;
+        assert!(
+            (share - 50.0).abs() <= 15.0,
+            "first-step share {share:.1}% ({new}/{}): {stages:?} {}",
+            new + old,
+            report["traffic"]
+        );
+    });
+}

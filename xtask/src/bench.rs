@@ -44,10 +44,17 @@ enum Bench {
     /// hello-service/src/lib.rs (restored afterwards), runs `cargo xtask deploy --local`, and
     /// prints each stage's time next to its target: build + image + push ≤ 20 s; roll +
     /// verify within 2 s of the floor the health-check and drain settings impose.
+    ///
+    /// With --strategy: deploys with that strategy instead (short settings: bake 1 min,
+    /// linear 50 % steps 1 min apart, canary 25 % for 1 min; a local minute lasts 1 s), each
+    /// round with its own GREETING (no rebuild), and prints each lifecycle stage's time.
     Deploy {
         /// Incremental deploys to time (each with its own greeting change).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Time the lifecycle stages of a deploy with this strategy.
+        #[arg(long, value_enum, value_name = "STRATEGY")]
+        strategy: Option<crate::deploy::StrategyName>,
     },
     /// The roll budget's prediction against local rollouts across settings.
     ///
@@ -69,7 +76,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             connections,
             starts,
         } => hello(duration, connections, starts),
-        Bench::Deploy { rounds } => crate::bench_deploy::run(rounds.max(1)),
+        Bench::Deploy {
+            rounds,
+            strategy: None,
+        } => crate::bench_deploy::run(rounds.max(1)),
+        Bench::Deploy {
+            rounds,
+            strategy: Some(strategy),
+        } => crate::bench_strategy::run(strategy, rounds.max(1)),
         Bench::Plan { rounds } => crate::bench_plan::run(rounds.max(1)),
     }
 }

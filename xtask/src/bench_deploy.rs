@@ -46,13 +46,14 @@ fn with_greeting(source: &str, greeting: &str) -> Result<String> {
 
 /// One `cargo xtask deploy --local`: its JSON report, its wall-clock time (through cargo, as a
 /// person types it, so cargo's check that xtask is fresh counts too) and that check's time.
-struct Run {
-    report: serde_json::Value,
-    total: f64,
+pub(crate) struct Run {
+    pub(crate) report: serde_json::Value,
+    pub(crate) total: f64,
     cargo_check: Option<f64>,
 }
 
-fn deploy(state_dir: &Path) -> Result<Run> {
+/// `cargo xtask deploy --local` with `extra` arguments, on the stack in `state_dir`.
+pub(crate) fn deploy(state_dir: &Path, extra: &[&str]) -> Result<Run> {
     let started = Instant::now();
     let out = cargo()
         .args([
@@ -64,6 +65,7 @@ fn deploy(state_dir: &Path) -> Result<Run> {
             "--local-state-dir",
         ])
         .arg(state_dir)
+        .args(extra)
         .env("CI", "true")
         .output()
         .context("run cargo xtask deploy")?;
@@ -93,7 +95,7 @@ fn cargo_finished_seconds(line: &str) -> Option<f64> {
     line.rsplit_once(" in ")?.1.strip_suffix('s')?.parse().ok()
 }
 
-fn stage(report: &serde_json::Value, name: &str) -> f64 {
+pub(crate) fn stage(report: &serde_json::Value, name: &str) -> f64 {
     report["stages"]
         .as_array()
         .and_then(|stages| stages.iter().find(|s| s["name"] == name))
@@ -155,7 +157,7 @@ async fn settings_floor(state_dir: &Path) -> Result<(f64, String)> {
 pub fn run(rounds: usize) -> Result<()> {
     let state_dir = project_root().join("target").join("bench-deploy");
     errln!("warming the local stack in {} …", state_dir.display());
-    deploy(&state_dir)?;
+    deploy(&state_dir, &[])?;
     let path = project_root().join(LIB_RS);
     let original =
         std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
@@ -167,7 +169,7 @@ pub fn run(rounds: usize) -> Result<()> {
     for round in 1..=rounds {
         let greeting = format!("Hello from bench round {round} at {}", std::process::id());
         std::fs::write(&path, with_greeting(&original, &greeting)?)?;
-        rows.push(deploy(&state_dir)?);
+        rows.push(deploy(&state_dir, &[])?);
     }
     drop(restore);
     let runtime = tokio::runtime::Runtime::new()?;

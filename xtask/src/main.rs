@@ -4,6 +4,7 @@
 mod bench;
 mod bench_deploy;
 mod bench_plan;
+mod bench_strategy;
 mod binary;
 mod bootstrap;
 mod bootstrap_strategy;

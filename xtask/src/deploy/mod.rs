@@ -29,6 +29,7 @@ use args::{Builder, Output};
 pub use budget::{estimates, prediction_lines};
 use context::{Deploy, ImageToDeploy};
 use report::{ImageReport, Report, print_summary};
+pub use strategy_args::StrategyName;
 
 use crate::config::Settings;
 use crate::connect::connect;
