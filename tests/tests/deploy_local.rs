@@ -478,3 +478,25 @@ fn local_logs_show_local_ecs_and_the_containers_output() {
         }
     })
 }
+
+/// A deploy that starts local-ecs again (after `local down`) waits until the service serves
+/// before it rolls: none of the production requests sampled through the roll fails (before,
+/// the first second after a restart answered 503: no target yet).
+#[test]
+fn a_deploy_right_after_a_restart_waits_for_the_service_to_serve() {
+    with_stack(|stack| {
+        let down = stack.xtask(&["local", "down"]);
+        assert_eq!(down.code, Some(0), "{}{}", down.stdout, down.stderr);
+        let run = stack.deploy(&["--env", "GREETING=after a restart"]);
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr
+                .contains("waiting for the local services to serve again"),
+            "{}",
+            run.stderr
+        );
+        let traffic = &run.report()["traffic"];
+        assert!(traffic["requests"].as_u64().unwrap_or(0) > 0, "{traffic:#}");
+        assert_eq!(traffic["failed"], 0, "{traffic:#}");
+    })
+}

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::Settings;
 use crate::local_ecs::{self, LocalEcs};
+use crate::local_serving;
 use crate::out::{errln, outln};
 
 /// The file local-ecs keeps its generated key in, in its state directory.
@@ -25,7 +26,11 @@ pub async fn connect(settings: &Settings, say: &dyn Fn(&str)) -> Result<Clients>
     match &settings.local {
         Some(state_dir) => {
             let local = local_ecs::ensure_running(state_dir, say)?;
-            local_clients(state_dir, &local, settings).await
+            let clients = local_clients(state_dir, &local, settings).await?;
+            if local.started {
+                local_serving::wait_for_services(&clients, say).await;
+            }
+            Ok(clients)
         }
         None => Ok(Clients::load(&AwsOptions {
             region: settings.region.clone(),

@@ -49,6 +49,8 @@ pub struct LocalEcs {
     pub endpoint: String,
     /// The process holding the state directory.
     pub pid: u32,
+    /// This call started it: its services' tasks are only starting again.
+    pub started: bool,
 }
 
 fn endpoint_file(state_dir: &Path) -> PathBuf {
@@ -108,7 +110,11 @@ pub fn answers(addr: SocketAddr) -> bool {
 pub fn running(state_dir: &Path) -> Option<LocalEcs> {
     let pid = holder(state_dir)?;
     let (endpoint, addr) = recorded_endpoint(state_dir)?;
-    answers(addr).then_some(LocalEcs { endpoint, pid })
+    answers(addr).then_some(LocalEcs {
+        endpoint,
+        pid,
+        started: false,
+    })
 }
 
 /// Returns the running local-ecs for `state_dir`, starting one in the background if none
@@ -214,7 +220,8 @@ fn start(state_dir: &Path, say: &dyn Fn(&str)) -> Result<LocalEcs> {
     let child = cmd
         .spawn()
         .with_context(|| format!("start {}", binary.display()))?;
-    let local = wait_serving(state_dir, child, log_start)?;
+    let mut local = wait_serving(state_dir, child, log_start)?;
+    local.started = true;
     if let Some(port) = local.endpoint.rsplit(':').next() {
         let _ = std::fs::write(last_port_file(state_dir), port);
     }

@@ -21,6 +21,7 @@ mod lint;
 mod local;
 mod local_ecs;
 mod local_guard;
+mod local_serving;
 mod out;
 mod pipeline;
 mod plan_cmd;
