@@ -20,9 +20,7 @@ use aws_sdk_ecs::types::{
     LoadBalancer, ServiceDeployment, ServiceDeploymentLifecycleStage as Stage,
     ServiceDeploymentStatus as Status,
 };
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, ProtocolEnum, TargetGroupTuple,
-};
+use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/ecsInfrastructureRole";
 
@@ -34,26 +32,6 @@ struct BlueGreenStack {
     production_rule: String,
     test_rule: String,
     test_port: u16,
-}
-
-fn forward(groups: &[(&str, i32)]) -> Action {
-    let tuples = groups
-        .iter()
-        .map(|(g, w)| {
-            TargetGroupTuple::builder()
-                .target_group_arn(*g)
-                .weight(*w)
-                .build()
-        })
-        .collect();
-    Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .forward_config(
-            ForwardActionConfig::builder()
-                .set_target_groups(Some(tuples))
-                .build(),
-        )
-        .build()
 }
 
 async fn default_rule(env: &Env, listener: &str) -> String {

@@ -743,3 +743,27 @@ pub async fn send_raw(port: u16, request: &[u8]) -> String {
     stream.read_to_end(&mut raw).await.expect("read the answer");
     String::from_utf8_lossy(&raw).into_owned()
 }
+
+/// A forward action to `groups` with their weights, as ECS writes blue/green rules.
+pub fn forward(groups: &[(&str, i32)]) -> aws_sdk_elasticloadbalancingv2::types::Action {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+    };
+    let tuples = groups
+        .iter()
+        .map(|(g, w)| {
+            TargetGroupTuple::builder()
+                .target_group_arn(*g)
+                .weight(*w)
+                .build()
+        })
+        .collect();
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(
+            ForwardActionConfig::builder()
+                .set_target_groups(Some(tuples))
+                .build(),
+        )
+        .build()
+}

@@ -15,35 +15,12 @@ use aws_sdk_ecs::types::{
     ServiceDeployment, ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus as Status,
     StopServiceDeploymentStopType,
 };
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, ProtocolEnum, RuleCondition, TargetGroupTuple,
-    TargetTypeEnum,
-};
+use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, RuleCondition, TargetTypeEnum};
 
 use super::common::*;
 
 const NAME: &str = "g";
 const ROLE: &str = "arn:aws:iam::000000000000:role/ecsInfrastructureRole";
-
-fn forward(groups: &[(&str, i32)]) -> Action {
-    let tuples = groups
-        .iter()
-        .map(|(g, w)| {
-            TargetGroupTuple::builder()
-                .target_group_arn(*g)
-                .weight(*w)
-                .build()
-        })
-        .collect();
-    Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .forward_config(
-            ForwardActionConfig::builder()
-                .set_target_groups(Some(tuples))
-                .build(),
-        )
-        .build()
-}
 
 /// The stack's target groups and listener rules, as `advancedConfiguration` names them.
 struct Groups {
