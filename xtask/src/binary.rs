@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::util::{cargo, output, project_root};
+use crate::util::{cargo, output, project_root, target_dir};
 
 #[allow(dead_code)] // build.rs uses the rest of this file
 #[path = "../../hello-service/build_id.rs"]
@@ -91,37 +91,15 @@ fn static_target() -> Result<(String, Option<&'static str>)> {
 /// `HELLO_BUILD_ID` set so the binary's `x-app-version` is exactly the image tag.
 pub fn build_with_profile(profile: &str, quiet: bool) -> Result<Binary> {
     let build_id = build_id();
-    let (target, rustflags) = static_target()?;
-    let mut cmd = cargo();
-    cmd.args([
-        "build",
-        "--profile",
-        profile,
-        "-p",
-        "hello-service",
-        "--target",
-        &target,
-    ])
-    .env(build_id::BUILD_ID_ENV, &build_id);
+    let (mut cmd, target) = build_command(profile, &build_id)?;
     if quiet {
         cmd.arg("--quiet");
-    }
-    if let Some(flags) = rustflags {
-        // Target-specific, so build scripts and proc macros (host) are unaffected.
-        let var = format!(
-            "CARGO_TARGET_{}_RUSTFLAGS",
-            target.to_uppercase().replace('-', "_")
-        );
-        cmd.env(var, flags);
     }
     let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo build of hello-service failed ({status})");
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    let path = target_dir
+    let path = target_dir()
         .join(&target)
         .join(profile_dir(profile))
         .join("hello-service");
@@ -134,6 +112,32 @@ pub fn build_with_profile(profile: &str, quiet: bool) -> Result<Binary> {
         build_id,
         profile: profile.to_owned(),
     })
+}
+
+/// The cargo command that builds hello-service with `profile` for the static target, and that
+/// target (also what `cargo xtask test` builds ahead of the end-to-end tests).
+pub fn build_command(profile: &str, build_id: &str) -> Result<(Command, String)> {
+    let (target, rustflags) = static_target()?;
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "--profile",
+        profile,
+        "-p",
+        "hello-service",
+        "--target",
+        &target,
+    ])
+    .env(build_id::BUILD_ID_ENV, build_id);
+    if let Some(flags) = rustflags {
+        // Target-specific, so build scripts and proc macros (host) are unaffected.
+        let var = format!(
+            "CARGO_TARGET_{}_RUSTFLAGS",
+            target.to_uppercase().replace('-', "_")
+        );
+        cmd.env(var, flags);
+    }
+    Ok((cmd, target))
 }
 
 /// The commit time of HEAD (or `SOURCE_DATE_EPOCH`), so image timestamps are reproducible.

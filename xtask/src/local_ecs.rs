@@ -31,7 +31,7 @@ pub fn minute(settings: &crate::config::Settings) -> std::time::Duration {
 use anyhow::{Context, Result, bail};
 
 use crate::flock;
-use crate::util::{cargo, output_bytes, project_root};
+use crate::util::{cargo, output_bytes};
 
 /// The port local-ecs prefers, so its endpoint stays the same from run to run.
 const PREFERRED_PORT: u16 = 4580;
@@ -197,14 +197,49 @@ fn start(state_dir: &Path, say: &dyn Fn(&str)) -> Result<LocalEcs> {
     let last: Option<u16> = std::fs::read_to_string(last_port_file(state_dir))
         .ok()
         .and_then(|p| p.trim().parse().ok());
-    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-    let port = last
+    let free = |port: &u16| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok();
+    let mut ports: Vec<u16> = last
         .into_iter()
         .chain([PREFERRED_PORT])
-        .find(|p| free(*p))
-        .unwrap_or(0);
+        .filter(free)
+        .collect();
+    ports.dedup();
+    ports.push(0);
+    let mut local = None;
+    for port in ports {
+        match spawn_serving(state_dir, &binary, port) {
+            // Another stack starting at the same moment took the port after it looked free.
+            Err(err) if port != 0 && format!("{err:#}").contains(PORT_TAKEN) => {
+                say(&format!("port {port} was taken meanwhile; trying another"));
+            }
+            result => {
+                local = Some(result?);
+                break;
+            }
+        }
+    }
+    let mut local = local.context("local-ecs found no port to listen on")?;
+    local.started = true;
+    if let Some(port) = local.endpoint.rsplit(':').next() {
+        let _ = std::fs::write(last_port_file(state_dir), port);
+    }
+    say(&format!(
+        "local-ecs serving on {} (pid {}, state {}, log {})",
+        local.endpoint,
+        local.pid,
+        state_dir.display(),
+        log_file(state_dir).display()
+    ));
+    Ok(local)
+}
+
+/// What the OS says when a port is in use (EADDRINUSE), as local-ecs's start error quotes it.
+const PORT_TAKEN: &str = "Address already in use";
+
+/// Runs `local-ecs serve` on `port` (0: any) and waits until it answers.
+fn spawn_serving(state_dir: &Path, binary: &Path, port: u16) -> Result<LocalEcs> {
     let (log, log_start) = open_log(state_dir)?;
-    let mut cmd = Command::new(&binary);
+    let mut cmd = Command::new(binary);
     cmd.arg("serve")
         .arg("--state-dir")
         .arg(state_dir)
@@ -220,19 +255,7 @@ fn start(state_dir: &Path, say: &dyn Fn(&str)) -> Result<LocalEcs> {
     let child = cmd
         .spawn()
         .with_context(|| format!("start {}", binary.display()))?;
-    let mut local = wait_serving(state_dir, child, log_start)?;
-    local.started = true;
-    if let Some(port) = local.endpoint.rsplit(':').next() {
-        let _ = std::fs::write(last_port_file(state_dir), port);
-    }
-    say(&format!(
-        "local-ecs serving on {} (pid {}, state {}, log {})",
-        local.endpoint,
-        local.pid,
-        state_dir.display(),
-        log_file(state_dir).display()
-    ));
-    Ok(local)
+    wait_serving(state_dir, child, log_start)
 }
 
 /// Waits for the started local-ecs to answer; if it exits first, its part of the log is the
@@ -322,10 +345,7 @@ pub fn binary() -> Result<PathBuf> {
     if !status.success() {
         bail!("building local-ecs failed ({status})");
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    Ok(target_dir.join("debug").join("local-ecs"))
+    Ok(crate::util::target_dir().join("debug").join("local-ecs"))
 }
 
 /// The container logs of `task` (id or ARN) as (container, path): local-ecs owns the layout

@@ -78,7 +78,9 @@ pub async fn watch_local<T>(
     result.map_err(|err| {
         let gone = err.downcast_ref::<Failure>().is_none() && holder(state_dir).is_none();
         if gone && state_dir.join("lock").exists() {
-            err.context(Failure::deploy(exited(state_dir)))
+            // A Failure of its own (not context): the exit code is 1 whatever the last call
+            // saw — e.g. "access denied" from another stack's local-ecs that took the port.
+            Failure::deploy(format!("{}: {err:#}", exited(state_dir))).into()
         } else {
             err
         }
@@ -209,6 +211,26 @@ mod tests {
             format!("waiting for the deploy of dev-cluster/hello-ecs by pid {pid}…")
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_error_after_local_ecs_exited_says_so_and_exits_1_whatever_the_call_saw() {
+        let dir = tempfile::tempdir().unwrap();
+        // local-ecs ran here (its directory lock file exists) and no process holds it now.
+        std::fs::write(dir.path().join("lock"), "").unwrap();
+        let settings = settings(dir.path());
+        // What a call gets from another stack's local-ecs that took the port: a usage error.
+        let work = async {
+            Err::<(), _>(anyhow::Error::from(deploy_sdk::Error::AccessDenied {
+                action: "ecs:DescribeServices".into(),
+                message: "The security token included in the request is invalid.".into(),
+            }))
+        };
+        let err = watch_local(&settings, work).await.unwrap_err();
+        assert_eq!(crate::failure::exit_code(&err), crate::failure::DEPLOY);
+        let text = format!("{err:#}");
+        assert!(text.starts_with("local-ecs exited; its log is "), "{text}");
+        assert!(text.contains("ecs:DescribeServices"), "{text}");
     }
 
     #[tokio::test]

@@ -29,6 +29,7 @@ mod progress;
 mod rollback;
 mod short_names;
 mod status;
+mod test_all;
 mod util;
 mod watch;
 
@@ -97,6 +98,16 @@ enum Task {
     /// (buildspec.yml) → deploy --image-definitions (verified through the load balancer), each
     /// stage timed. Use with --local.
     Pipeline(Box<pipeline::PipelineArgs>),
+    /// Every test of the workspace (what `cargo test --workspace` runs), test binaries side by
+    /// side.
+    ///
+    /// Builds with `cargo test --workspace --no-run`, builds hello-service's local image while
+    /// the first binaries run (the end-to-end tests' deploys need it and start after it), then
+    /// runs up to --jobs binaries at once, longest first by the last run's times
+    /// (target/xtask-test/durations.json). Each binary's output goes to
+    /// target/xtask-test/<label>.log and is printed when it fails; at the end, the time of each
+    /// and the totals. Exit 1 when any test failed. CI runs this (.ci/run).
+    Test(test_all::TestArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -115,6 +126,7 @@ fn main() -> std::process::ExitCode {
         Task::Lint(args) => lint::run(args),
         Task::Codebuild(args) => codebuild::run(*args),
         Task::Pipeline(args) => pipeline::run(*args),
+        Task::Test(args) => test_all::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
