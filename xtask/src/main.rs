@@ -29,6 +29,7 @@ mod progress;
 mod rollback;
 mod short_names;
 mod status;
+mod timeline;
 mod util;
 mod watch;
 
