@@ -363,6 +363,10 @@ fn bad_flags_exit_2_and_change_nothing() {
             (&["--timeout", "0"][..], "--timeout"),
             (&["--verify-timeout", "0"][..], "--verify-timeout"),
             (&["--desired-count=-1"][..], "--desired-count"),
+            (
+                &["--report", "/no-such-dir/deploy.html"][..],
+                "/no-such-dir",
+            ),
         ] {
             let run = stack.deploy(flags);
             assert_eq!(

@@ -42,6 +42,23 @@ pub fn end_of(report: &Report) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// Until when the watches saw the service: the end of the roll stage, or a later point of
+/// the timeline (a rollback's watch). Series hold their last value until then, not beyond:
+/// nothing was watched during verification.
+fn seen_until(report: &Report) -> f64 {
+    let t = &report.timeline;
+    let roll = report
+        .stages
+        .iter()
+        .filter(|s| s.name == "roll")
+        .map(|s| s.started_at_seconds + s.seconds);
+    roll.chain(t.tasks.iter().map(|p| p.at_seconds))
+        .chain(t.targets.iter().map(|p| p.at_seconds))
+        .chain(t.weights.iter().map(|p| p.at_seconds))
+        .filter(|e| e.is_finite())
+        .fold(0.0, f64::max)
+}
+
 /// Verification's first second: the start of the verify stage.
 fn verify_start(report: &Report) -> Option<f64> {
     report
@@ -164,18 +181,27 @@ fn budget_marks(report: &Report, axis: &Axis, y: f64) -> Option<String> {
 
 /// Old / new / failed answers per second, stacked: through the roll, then verification.
 pub fn traffic(report: &Report, axis: &Axis) -> String {
-    let mut series: Vec<(&str, f64, &[[u32; 3]])> = Vec::new();
+    // (name, first second, last instant: a last partial second is drawn narrower, counts)
+    let mut series: Vec<(&str, f64, f64, &[[u32; 3]])> = Vec::new();
     if let Some(t) = &report.traffic {
-        series.push(("roll", t.started_at_seconds, &t.per_second));
+        let end = t.started_at_seconds + t.seconds;
+        series.push(("roll", t.started_at_seconds, end, &t.per_second));
     }
-    if let (Some(start), Some(v)) = (verify_start(report), &report.verify) {
-        series.push(("verify", start, &v.per_second));
+    if let (Some(stage), Some(v)) = (
+        report.stages.iter().find(|s| s.name == "verify"),
+        &report.verify,
+    ) {
+        let (start, end) = (
+            stage.started_at_seconds,
+            stage.started_at_seconds + stage.seconds,
+        );
+        series.push(("verify", start, end, &v.per_second));
     }
     let height = 150.0;
     let (top, bottom) = (10.0, height - 4.0);
     let max = series
         .iter()
-        .flat_map(|(_, _, s)| s.iter())
+        .flat_map(|(_, _, _, s)| s.iter())
         .map(|[a, b, c]| a + b + c)
         .max()
         .unwrap_or(0);
@@ -192,11 +218,12 @@ pub fn traffic(report: &Report, axis: &Axis) -> String {
         return chart("traffic", "Answers per second", axis, height, &body);
     }
     let scale = (bottom - top) / f64::from(max);
-    for (name, start, per_second) in series {
+    for (name, start, end, per_second) in series {
         let _ = write!(body, r#"<g class="traffic-series" data-series="{name}">"#);
         for (i, &[new, old, failed]) in per_second.iter().enumerate() {
             let t = start + i as f64;
-            let (x, w) = (axis.x(t), axis.x(t + 1.0) - axis.x(t) - 1.0);
+            let until = (t + 1.0).min(end.max(t + 0.1));
+            let (x, w) = (axis.x(t), axis.x(until) - axis.x(t) - 1.0);
             let title = format!(
                 "{name}, second {}: {new} new, {old} old, {failed} failed",
                 secs(t)
@@ -291,7 +318,7 @@ pub fn tasks(report: &Report, axis: &Axis) -> String {
             .collect();
         let label = deployment_label(report, id, revision);
         let class = format!("c{}", i % PALETTE);
-        let end = axis.x(axis.end);
+        let end = axis.x(seen_until(report));
         body += &step_path(
             &format!("tasks-desired {class}"),
             &desired,
@@ -351,7 +378,9 @@ pub fn targets(report: &Report, axis: &Axis) -> String {
             }) else {
                 continue;
             };
-            let until = snaps.get(i + 1).map_or(axis.end, |(next, _)| *next);
+            let until = snaps
+                .get(i + 1)
+                .map_or(seen_until(report), |(next, _)| *next);
             body += &target_segment(p, &label, axis.x(*t), axis.x(until), y);
         }
     }
@@ -505,7 +534,7 @@ pub fn weights(report: &Report, axis: &Axis) -> String {
         body += &step_path(
             &format!("weight-line {class}"),
             &points,
-            axis.x(axis.end),
+            axis.x(seen_until(report)),
             &format!("production traffic to {name}"),
         );
         body += &lane_label(
