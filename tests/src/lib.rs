@@ -2,6 +2,8 @@
 //! would, against a local-ecs whose state lives in a temporary directory, and talk HTTP to
 //! the local load balancer.
 
+pub mod chromium;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

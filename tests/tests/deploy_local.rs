@@ -2,6 +2,7 @@
 //! local-ecs's registry, real rolling updates of real hello-service processes behind a real
 //! load-balancing proxy — the way a user runs it, exit codes and JSON report included.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -51,7 +52,14 @@ fn wait_healthy(stack: &LocalStack) {
 #[test]
 fn two_deploys_with_different_greetings_the_second_verified() {
     with_stack(|stack| {
-        let run = stack.deploy(&["--env", "GREETING=second"]);
+        let page = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deploy-report-rolling.html");
+        let _ = std::fs::remove_file(&page);
+        let run = stack.deploy(&[
+            "--env",
+            "GREETING=second",
+            "--report",
+            page.to_str().unwrap(),
+        ]);
         assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
         let report = run.report();
         assert_eq!(report["outcome"], "deployed", "{report:#}");
@@ -123,6 +131,25 @@ fn two_deploys_with_different_greetings_the_second_verified() {
                 || run.stderr.contains("requests during the rollout, 0 failed"),
             "{}",
             run.stderr
+        );
+        // --report: the same deploy as a page, drawn by a real browser.
+        let rendered = tests::chromium::assert_report_renders(
+            &page,
+            &[
+                r#"class="stage-bar"#,
+                r#"class="traffic-bar traffic-new"#,
+                r#"class="tasks-line"#,
+                r#"class="target-segment"#,
+                r#"class="event-mark"#,
+                r#"id="outcome" class="ok""#,
+            ],
+        );
+        let events = report["timeline"]["events"].as_array().expect("timeline");
+        assert!(!events.is_empty(), "{report:#}");
+        assert_eq!(
+            rendered.dom.matches(r#"class="event-mark"#).count(),
+            events.len(),
+            "one mark per event of the JSON report"
         );
     })
 }
@@ -336,6 +363,10 @@ fn bad_flags_exit_2_and_change_nothing() {
             (&["--timeout", "0"][..], "--timeout"),
             (&["--verify-timeout", "0"][..], "--verify-timeout"),
             (&["--desired-count=-1"][..], "--desired-count"),
+            (
+                &["--report", "/no-such-dir/deploy.html"][..],
+                "/no-such-dir",
+            ),
         ] {
             let run = stack.deploy(flags);
             assert_eq!(

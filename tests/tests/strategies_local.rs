@@ -149,6 +149,9 @@ fn a_build_failing_on_test_traffic_is_rolled_back_before_production_sees_it() {
 #[test]
 fn a_canary_gets_its_share_of_production_traffic_during_its_bake() {
     with_stack(|stack| {
+        let page =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("deploy-report-canary.html");
+        let _ = std::fs::remove_file(&page);
         let run = stack.deploy(&[
             "--strategy",
             "canary",
@@ -158,6 +161,8 @@ fn a_canary_gets_its_share_of_production_traffic_during_its_bake() {
             "8",
             "--env",
             "GREETING=canary",
+            "--report",
+            page.to_str().unwrap(),
         ]);
         assert_eq!(run.code, Some(0), "{}", show(&run));
         let report = run.report();
@@ -185,6 +190,20 @@ fn a_canary_gets_its_share_of_production_traffic_during_its_bake() {
             (share - 25.0).abs() <= 10.0,
             "canary share {share:.1}% ({new}/{})",
             new + old
+        );
+        // --report: the lifecycle stages and the production weights drawn by a real browser.
+        let weights = report["timeline"]["weights"].as_array().expect("timeline");
+        assert!(weights.len() >= 2, "the weights moved: {report:#}");
+        tests::chromium::assert_report_renders(
+            &page,
+            &[
+                r#"class="stage-bar"#,
+                r#"class="traffic-bar traffic-new"#,
+                r#"class="lifecycle-stage"#,
+                r#"class="weight-line"#,
+                r#"class="tasks-line"#,
+                r#"class="event-mark"#,
+            ],
         );
     });
 }

@@ -30,6 +30,7 @@ mod rollback;
 mod short_names;
 mod status;
 mod test_all;
+mod timeline;
 mod util;
 mod watch;
 

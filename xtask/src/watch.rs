@@ -12,6 +12,7 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::progress::Progress;
+use crate::timeline::Timeline;
 
 /// What a watch saw.
 pub struct Watched {
@@ -27,6 +28,8 @@ pub struct Watched {
     /// The lifecycle stages seen (blue/green, linear, canary), each with when it was first
     /// seen, in seconds on the progress clock (since the deploy began).
     pub stages: Vec<(String, f64)>,
+    /// Tasks, target health, events and weights over time, on the progress clock.
+    pub timeline: Timeline,
 }
 
 /// Watches a rollback to its outcome, showing progress. A PAUSE hook that holds it is
@@ -82,9 +85,11 @@ pub async fn watch_with_stages(
     let (mut messages, mut stats, mut table) = (Vec::new(), None, Vec::new());
     let (began, mut milestones) = (Instant::now(), ActualMilestones::new(&ours));
     let mut stages: Vec<(String, f64)> = Vec::new();
+    let mut timeline = Timeline::default();
     while let Some(event) = stream.next().await {
         let event = event?;
         progress.rollout(&event);
+        timeline.observe(&event, progress.elapsed().as_secs_f64());
         milestones.observe(&event, began.elapsed());
         if let RolloutEvent::Stage(state) = &event {
             if let Some(stage) = &state.stage
@@ -114,6 +119,7 @@ pub async fn watch_with_stages(
                     seen_after,
                     milestones,
                     stages,
+                    timeline,
                 });
             }
             _ => {}

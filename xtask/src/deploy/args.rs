@@ -95,6 +95,34 @@ pub struct DeployArgs {
     pub force: bool,
     #[command(flatten)]
     pub strategy: super::strategy_args::StrategyArgs,
+    /// Also write the deploy's report as one self-contained HTML page (stages, traffic, tasks,
+    /// target health, events, outcome and budget on one time axis), whatever the outcome.
+    #[arg(long, value_name = "FILE.html", value_parser = report_path)]
+    pub report: Option<std::path::PathBuf>,
+}
+
+/// Where the HTML report goes (checked before anything changes): a file in a directory that
+/// exists, not a directory itself.
+pub fn report_path(text: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(text);
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if text.is_empty() {
+        Err("the report path is empty".to_owned())
+    } else if path.is_dir() {
+        Err(format!(
+            "{text:?} is a directory: name the HTML file to write"
+        ))
+    } else if !dir.is_dir() {
+        Err(format!(
+            "cannot write the report to {text:?}: its directory {:?} does not exist",
+            dir.display()
+        ))
+    } else {
+        Ok(path)
+    }
 }
 
 /// A DNS name: letters, digits, '-' and '.', no scheme, port or path (checked with the other
@@ -169,7 +197,23 @@ pub fn verify_path(text: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{base_url, host_name, verify_path};
+    use super::{base_url, host_name, report_path, verify_path};
+
+    #[test]
+    fn a_report_goes_to_a_file_in_a_directory_that_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("deploy.html");
+        assert_eq!(report_path(file.to_str().unwrap()), Ok(file.clone()));
+        assert!(report_path("deploy.html").is_ok(), "the working directory");
+        let missing = dir.path().join("no-such-dir/deploy.html");
+        let err = report_path(missing.to_str().unwrap()).unwrap_err();
+        assert!(
+            err.contains("no-such-dir") && err.contains("does not exist"),
+            "{err}"
+        );
+        let err = report_path(dir.path().to_str().unwrap()).unwrap_err();
+        assert!(err.contains("is a directory"), "{err}");
+    }
 
     #[test]
     fn verify_urls_are_http_base_urls() {

@@ -11,6 +11,9 @@ mod image_definitions;
 mod native;
 mod plan;
 mod report;
+mod report_charts;
+mod report_html;
+mod report_svg;
 mod repository;
 mod roll;
 mod rollback_on_failure;
@@ -20,7 +23,7 @@ mod traffic;
 mod verify;
 mod verify_failed;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use deploy_sdk::registry::ImageRef;
 use deploy_sdk::taskdef::parse_env_assignment;
 
@@ -71,7 +74,28 @@ pub fn run(args: DeployArgs) -> Result<()> {
     } else {
         print_summary(&report, &progress);
     }
-    result
+    match (
+        write_html(args.report.as_deref(), &report, &progress),
+        result,
+    ) {
+        (Err(err), Ok(())) => Err(err),
+        (Err(err), Err(failed)) => {
+            progress.line(format!("{err:#}"));
+            Err(failed)
+        }
+        (Ok(()), result) => result,
+    }
+}
+
+/// `--report FILE.html`: the report as a page, for every outcome.
+fn write_html(path: Option<&std::path::Path>, report: &Report, progress: &Progress) -> Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    std::fs::write(path, report_html::render(report))
+        .with_context(|| format!("writing the HTML report to {}", path.display()))?;
+    progress.line(format!("report: {}", path.display()));
+    Ok(())
 }
 
 /// The deploy, stage by stage.

@@ -8,6 +8,7 @@ use deploy_sdk::verify::{TrafficReport, VerifyReport};
 use serde::Serialize;
 
 use crate::progress::Progress;
+use crate::timeline::Timeline;
 use crate::watch::Watched;
 
 /// The machine-readable account of a deploy (`--output json`).
@@ -50,6 +51,9 @@ pub struct Report {
     pub url: Option<String>,
     pub verify: Option<VerifyJson>,
     pub error: Option<String>,
+    /// What the rollout's watch (and a rollback's after it) saw over time: tasks per
+    /// deployment, target health, events, listener weights (the HTML report draws it).
+    pub timeline: Timeline,
 }
 
 #[derive(Debug, Default, Serialize)]

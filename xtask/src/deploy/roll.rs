@@ -124,6 +124,7 @@ impl Deploy<'_> {
         let from = watched.messages.len().saturating_sub(10);
         self.report.last_events = watched.messages[from..].to_vec();
         self.report.rollout = RolloutJson::of(&watched);
+        self.report.timeline.extend(watched.timeline);
         Ok(watched.outcome)
     }
 }

@@ -147,6 +147,9 @@ impl Deploy<'_> {
             Ok(watched) => outcome_text(&watched.outcome),
             Err(err) => format!("watch failed: {err:#}"),
         };
+        if let Ok(watched) = &result {
+            self.report.timeline.extend(watched.timeline.clone());
+        }
         self.report.rollback = Some(RollbackReport {
             deployment_id: Some(rollback.deployment_id.clone()),
             to: rollback.task_definition.clone(),
