@@ -13,8 +13,10 @@
 //! The model follows `docs/ecs-behaviour.md`: at most floor(desired × max / 100) tasks run
 //! (draining ones count), old tasks stop only down to ceil(desired × min / 100) healthy
 //! tasks, a new task is healthy after `HealthyThresholdCount` passing checks, and an old one
-//! is gone after the deregistration delay and its exit on SIGTERM. Rolling deployments only;
-//! bake times (alarms, blue/green) are not modelled.
+//! is gone after the deregistration delay and its exit on SIGTERM. Blue/green, linear and
+//! canary deployments ([`StagedShift`]) start every green task at once, bake between
+//! production shifts and after the last, then drain and stop blue; the time a PAUSE hook holds
+//! them is not predicted.
 
 mod actual;
 mod model;
@@ -23,9 +25,10 @@ mod suggest;
 
 pub use actual::ActualMilestones;
 pub use model::{
-    Cause, Estimates, Milestones, Prediction, RollSettings, Unpredictable, predict, secs,
+    Cause, Estimates, Milestones, Prediction, RollSettings, StagedShift, Unpredictable, predict,
+    secs,
 };
-pub use read::{read_settings, service_settings};
+pub use read::{read_settings, service_settings, staged_shift};
 pub use suggest::{Suggestion, suggest};
 
 #[cfg(test)]
@@ -57,6 +60,7 @@ mod tests {
             first_check_at_once: false,
             exit_on_sigterm: Duration::from_secs(2),
             outcome_seen: Duration::from_secs(1),
+            minute: Duration::from_secs(60),
         }
     }
 
@@ -87,6 +91,69 @@ mod tests {
             let along: f64 = p.causes.iter().map(|(_, s, _)| s).sum();
             assert_eq!(along, p.total, "the causes add up along the chain: {at:?}");
         }
+    }
+
+    fn staged(shifts: u32, step_bake: u32, bake: u32) -> RollSettings {
+        RollSettings {
+            // maximumPercent does not bound a green fleet: it starts whole.
+            maximum_percent: 100,
+            staged: Some(StagedShift {
+                shifts,
+                step_bake_minutes: step_bake,
+                bake_minutes: bake,
+            }),
+            ..local(4, 100, 100, 5)
+        }
+    }
+
+    #[test]
+    fn staged_shifts_wait_for_their_bakes_then_drain_blue() {
+        // Green healthy at 10 + 2 = 12; bakes; blue drains 5 + exits 2; seen 1.
+        let table = [
+            // (strategy, shifts, step bake min, bake min) → total, biggest cause
+            (("blue/green", 1, 0, 0), 20.0, Cause::TaskStart),
+            (("blue/green", 1, 0, 2), 140.0, Cause::BakeTime),
+            // A canary baking 8 min, then 1 min bake time.
+            (("canary", 2, 8, 1), 560.0, Cause::StepBakes),
+            // Linear 20 %: 5 shifts, 4 bakes of 3 min between them, no bake time.
+            (("linear", 5, 3, 0), 740.0, Cause::StepBakes),
+        ];
+        for ((name, shifts, step_bake, bake), total, biggest) in table {
+            let p = predict(&staged(shifts, step_bake, bake), &round()).unwrap();
+            assert_eq!(p.total, total, "{name}");
+            assert_eq!(p.waves, 1, "{name}");
+            assert_eq!(p.causes[0].0, biggest, "{name}: {:?}", p.causes);
+            assert_eq!(p.milestones.new_healthy, 12.0, "{name}");
+            assert_eq!(p.milestones.old_gone, total - 1.0, "{name}");
+            let along: f64 = p.causes.iter().map(|(_, s, _)| s).sum();
+            assert_eq!(along, p.total, "{name}");
+        }
+        let canary = predict(&staged(2, 8, 1), &round()).unwrap();
+        assert_eq!(
+            canary.to_string(),
+            "about 9 min 20 s, 8 min of it 1 bake of 8 min between production traffic shifts"
+        );
+        // local-ecs's minutes last a second each.
+        let local_canary = predict(
+            &staged(2, 8, 1),
+            &Estimates {
+                minute: Duration::from_secs(1),
+                ..round()
+            },
+        )
+        .unwrap();
+        assert_eq!(local_canary.total, 20.0 + 9.0);
+        let changes: Vec<String> = suggest(&staged(2, 8, 1), &round())
+            .into_iter()
+            .map(|s| s.change)
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                "bake between shifts 8 min → 1 min",
+                "bakeTimeInMinutes 1 → 0"
+            ]
+        );
     }
 
     #[test]

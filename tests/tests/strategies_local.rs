@@ -191,6 +191,19 @@ fn a_canary_gets_its_share_of_production_traffic_during_its_bake() {
             "canary share {share:.1}% ({new}/{})",
             new + old
         );
+        // The budget counts the 8 min canary bake (8 s here: a local-ecs minute lasts 1 s).
+        let budget = &report["budget"];
+        let causes: Vec<&str> = budget["causes"]
+            .as_array()
+            .expect("budget causes")
+            .iter()
+            .filter_map(|c| c["cause"].as_str())
+            .collect();
+        assert!(causes.contains(&"step_bakes"), "{budget:#}");
+        assert!(
+            budget["predicted_seconds"].as_f64().unwrap_or(0.0) >= 8.0,
+            "{budget:#}"
+        );
         // --report: the lifecycle stages and the production weights drawn by a real browser.
         let weights = report["timeline"]["weights"].as_array().expect("timeline");
         assert!(weights.len() >= 2, "the weights moved: {report:#}");
@@ -346,5 +359,77 @@ fn a_linear_deployment_moves_half_of_production_in_its_first_step() {
             new + old,
             report["traffic"]
         );
+    });
+}
+
+/// `cargo xtask abort` while a blue/green deployment bakes: production is back on blue at once
+/// (every answer right after the command is the old build), the deploy watching it exits 1
+/// rolled back, and no production request failed on the way.
+#[test]
+fn abort_during_the_bake_puts_production_back_on_blue_and_the_deploy_says_rolled_back() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    with_stack(|stack| {
+        let url = stack.url();
+        let before = tests::greeting_at(&url);
+        // A 10-minute bake (10 s here): long enough to answer it.
+        let mut deploy = tests::xtask_command(&[
+            "deploy",
+            "--local",
+            "--output",
+            "json",
+            "--strategy",
+            "blue-green",
+            "--bake-minutes",
+            "10",
+            "--env",
+            "GREETING=aborted",
+        ])
+        .env("DEPLOY_LOCAL_STATE_DIR", &stack.state_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the deploy");
+        let stdout = deploy.stdout.take().expect("stdout");
+        let reader =
+            std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+        let mut stderr = Vec::new();
+        let mut aborted = None;
+        for line in BufReader::new(deploy.stderr.take().expect("stderr")).lines() {
+            let line = line.unwrap_or_default();
+            if aborted.is_none() && line.contains("roll: stage BAKE_TIME") {
+                assert_eq!(
+                    tests::greeting_at(&url),
+                    "aborted",
+                    "green serves during the bake"
+                );
+                let abort = stack.xtask(&["abort", "--local"]);
+                assert_eq!(abort.code, Some(0), "{}", show(&abort));
+                // At once: no answer from green after the command returned (the rule is
+                // rewritten within a scheduler tick).
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while tests::greeting_at(&url) != before {
+                    assert!(Instant::now() < deadline, "production still on green");
+                }
+                let answers: Vec<String> = (0..20).map(|_| tests::greeting_at(&url)).collect();
+                assert!(answers.iter().all(|g| *g == before), "{answers:?}");
+                aborted = Some(());
+            }
+            stderr.push(line);
+        }
+        let status = deploy.wait().expect("the deploy ends");
+        let run = Run {
+            code: status.code(),
+            stdout: reader.join().expect("stdout reader"),
+            stderr: stderr.join("\n"),
+        };
+        assert!(aborted.is_some(), "never saw BAKE_TIME:\n{}", show(&run));
+        assert_eq!(run.code, Some(1), "{}", show(&run));
+        let report = run.report();
+        assert_eq!(report["outcome"], "rolled_back", "{report:#}");
+        assert_eq!(report["traffic"]["failed"], 0, "{report:#}");
+        assert_eq!(tests::greeting_at(&url), before);
     });
 }

@@ -31,6 +31,21 @@ pub struct RollSettings {
     /// The longest `stopTimeout` of the task definition's containers (default 30 s): the most
     /// a container may take to exit after SIGTERM.
     pub stop_timeout: Duration,
+    /// Blue/green, linear and canary: the staged shift ECS runs instead of waves (None:
+    /// rolling).
+    pub staged: Option<StagedShift>,
+}
+
+/// A blue/green, linear or canary deployment's shape: a full green fleet, production traffic
+/// moved in `shifts` steps with a bake between two steps, the bake time, then blue stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedShift {
+    /// Production traffic shifts (1 for blue/green, 2 for a canary, 100 / step for linear).
+    pub shifts: u32,
+    /// Minutes between two shifts (linear's step bake, the canary's bake).
+    pub step_bake_minutes: u32,
+    /// `bakeTimeInMinutes`: after the last shift, blue still runs.
+    pub bake_minutes: u32,
 }
 
 impl Default for RollSettings {
@@ -47,6 +62,7 @@ impl Default for RollSettings {
             grace_period: Duration::ZERO,
             deregistration_delay: Duration::from_secs(300),
             stop_timeout: Duration::from_secs(30),
+            staged: None,
         }
     }
 }
@@ -77,6 +93,9 @@ pub struct Estimates {
     /// From the last task change to the watch seeing the outcome (ECS's bookkeeping and
     /// the poll interval).
     pub outcome_seen: Duration,
+    /// How long one of the service's minutes (bakes, steps) lasts: 60 s on AWS; local-ecs
+    /// runs them faster (`serve --minute-seconds`).
+    pub minute: Duration,
 }
 
 impl Estimates {
@@ -88,18 +107,21 @@ impl Estimates {
             first_check_at_once: false,
             exit_on_sigterm: Duration::from_secs(1),
             outcome_seen: Duration::from_secs(5),
+            minute: Duration::from_secs(60),
         }
     }
 
     /// local-ecs: a process started from the local registry, the first check at once; the
     /// figures measured with `cargo xtask bench plan` (the exit includes the runner reaping
-    /// it; the outcome is seen within a 1 s poll, 0.8 s on average).
+    /// it; the outcome is seen within a 1 s poll, 0.8 s on average); a minute lasts a
+    /// second, as `cargo xtask` starts local-ecs (callers with another scale set `minute`).
     pub fn local() -> Estimates {
         Estimates {
             task_start: Duration::from_millis(300),
             first_check_at_once: true,
             exit_on_sigterm: Duration::from_millis(400),
             outcome_seen: Duration::from_millis(800),
+            minute: Duration::from_secs(1),
         }
     }
 }
@@ -117,19 +139,25 @@ pub enum Cause {
     Stopping,
     /// ECS recording the outcome and the watch seeing it.
     OutcomeSeen,
+    /// Linear and canary: the bakes between production traffic shifts.
+    StepBakes,
+    /// Blue/green, linear and canary: `bakeTimeInMinutes` after the last shift.
+    BakeTime,
 }
 
-const CAUSES: [Cause; 5] = [
+const CAUSES: [Cause; 7] = [
     Cause::TaskStart,
     Cause::HealthChecks,
     Cause::DeregistrationDelay,
     Cause::Stopping,
     Cause::OutcomeSeen,
+    Cause::StepBakes,
+    Cause::BakeTime,
 ];
 
 /// Seconds per cause along one chain of waits.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Path([f64; 5]);
+struct Path([f64; 7]);
 
 impl Path {
     fn plus(mut self, cause: Cause, d: Duration) -> Path {
@@ -224,6 +252,9 @@ pub fn predict(
     settings: &RollSettings,
     estimates: &Estimates,
 ) -> Result<Prediction, Unpredictable> {
+    if let Some(staged) = &settings.staged {
+        return Ok(predict_staged(settings, staged, estimates));
+    }
     let (start, health, drain, stop) = step_costs(settings, estimates);
     let (lower, upper, desired) = (
         settings.lower_bound(),
@@ -317,6 +348,40 @@ pub fn predict(
     })
 }
 
+/// Blue/green, linear, canary: every green task starts at once (whatever maximumPercent
+/// says), traffic moves once green is healthy, each shift but the last is followed by its
+/// bake, then the bake time, then blue drains and stops in CLEAN_UP. Time a PAUSE hook holds
+/// the deployment (the test-traffic gate's verification) is not in it.
+fn predict_staged(s: &RollSettings, staged: &StagedShift, e: &Estimates) -> Prediction {
+    let (start, health, drain, stop) = step_costs(s, e);
+    let step_bakes = e.minute * staged.step_bake_minutes * staged.shifts.saturating_sub(1);
+    let bake = e.minute * staged.bake_minutes;
+    let path = Path::default()
+        .plus(Cause::TaskStart, start)
+        .plus(Cause::HealthChecks, health)
+        .plus(Cause::StepBakes, step_bakes)
+        .plus(Cause::BakeTime, bake);
+    let at = |p: &Path| p.0.iter().sum::<f64>();
+    let path = path
+        .plus(Cause::DeregistrationDelay, drain)
+        .plus(Cause::Stopping, stop);
+    let old_gone = at(&path);
+    let path = path.plus(Cause::OutcomeSeen, e.outcome_seen);
+    let milestones = Milestones {
+        new_running: start.as_secs_f64(),
+        new_healthy: (start + health).as_secs_f64(),
+        old_gone,
+        completed: at(&path),
+    };
+    Prediction {
+        settings: s.clone(),
+        total: milestones.completed,
+        causes: explain(&path, s, e, 1),
+        waves: 1,
+        milestones,
+    }
+}
+
 /// (task start, health checks, drain, stop) for one task.
 fn step_costs(s: &RollSettings, e: &Estimates) -> (Duration, Duration, Duration, Duration) {
     if !s.load_balanced {
@@ -369,6 +434,8 @@ fn step_seconds(cause: Cause, s: &RollSettings, e: &Estimates) -> f64 {
         Cause::DeregistrationDelay => drain,
         Cause::Stopping => stop,
         Cause::OutcomeSeen => e.outcome_seen,
+        // Said as a whole ("3 bakes of 6 min"), never as a multiple.
+        Cause::StepBakes | Cause::BakeTime => Duration::MAX,
     }
     .as_secs_f64()
     .max(f64::EPSILON)
@@ -409,6 +476,19 @@ fn reason(cause: Cause, s: &RollSettings, e: &Estimates, times: u32, waves: u32)
             setting(s.stop_timeout)
         ),
         Cause::OutcomeSeen => "ECS recording the outcome and the watch seeing it".into(),
+        Cause::StepBakes => {
+            let staged = s.staged.as_ref();
+            let bakes = staged.map_or(0, |st| st.shifts.saturating_sub(1));
+            format!(
+                "{bakes} bake{} of {} min between production traffic shifts",
+                if bakes == 1 { "" } else { "s" },
+                staged.map_or(0, |st| st.step_bake_minutes),
+            )
+        }
+        Cause::BakeTime => format!(
+            "the {} min bake time after the last shift (blue keeps running)",
+            s.staged.as_ref().map_or(0, |st| st.bake_minutes)
+        ),
     }
 }
 

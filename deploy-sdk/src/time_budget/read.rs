@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::{Service, TaskDefinition};
 
-use super::RollSettings;
+use super::{RollSettings, StagedShift};
 use crate::Clients;
 use crate::error::{Error, Result};
+use crate::strategy::{Strategy, StrategySettings};
 use crate::targets;
 
 /// ELBv2's defaults for an HTTP target group.
@@ -89,8 +90,30 @@ pub fn service_settings(
         maximum_percent: count(config.and_then(|c| c.maximum_percent()).unwrap_or(200)),
         grace_period: secs(service.health_check_grace_period_seconds().unwrap_or(0)),
         stop_timeout: secs(stop_timeout),
+        staged: staged_shift(&StrategySettings::of(service)),
         ..RollSettings::default()
     }
+}
+
+/// The staged shift of a blue/green, linear or canary service (None: rolling).
+pub fn staged_shift(strategy: &StrategySettings) -> Option<StagedShift> {
+    let step_bake = match &strategy.strategy {
+        Strategy::Rolling => return None,
+        Strategy::BlueGreen => 0,
+        Strategy::Linear {
+            step_bake_minutes, ..
+        } => *step_bake_minutes,
+        Strategy::Canary {
+            canary_bake_minutes,
+            ..
+        } => *canary_bake_minutes,
+    };
+    let minutes = |m: i32| u32::try_from(m).unwrap_or(0);
+    Some(StagedShift {
+        shifts: u32::try_from(strategy.production_steps().len()).unwrap_or(1),
+        step_bake_minutes: minutes(step_bake),
+        bake_minutes: minutes(strategy.bake_minutes),
+    })
 }
 
 async fn deregistration_delay(clients: &Clients, arn: &str) -> Result<Duration> {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Estimates, RollSettings, predict};
+use super::{Estimates, RollSettings, StagedShift, predict};
 
 /// One change of settings and what it does.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +84,9 @@ fn candidates(s: &RollSettings) -> Vec<Candidate> {
             "only half the tasks may serve during the roll: fine with capacity to spare, not at peak load",
         ));
     }
+    if let Some(staged) = &s.staged {
+        out.extend(staged_candidates(s, staged));
+    }
     let min_interval = Duration::from_secs(5);
     if s.load_balanced && s.health_check_interval > min_interval {
         out.push((
@@ -108,6 +111,39 @@ fn candidates(s: &RollSettings) -> Vec<Candidate> {
                 ..s.clone()
             },
             "a target gets traffic after 2 passing checks: one that passes and then fails is trusted sooner",
+        ));
+    }
+    out
+}
+
+/// Blue/green, linear, canary: shorter bakes (maximumPercent and minimumHealthyPercent do not
+/// bound a staged shift, so the candidates above save nothing there and are left out).
+fn staged_candidates(s: &RollSettings, staged: &StagedShift) -> Vec<Candidate> {
+    let with = |changed: StagedShift| RollSettings {
+        staged: Some(changed),
+        ..s.clone()
+    };
+    let mut out = Vec::new();
+    if staged.bake_minutes > 0 {
+        out.push((
+            format!("bakeTimeInMinutes {} → 0", staged.bake_minutes),
+            "service deploymentConfiguration.bakeTimeInMinutes",
+            with(StagedShift {
+                bake_minutes: 0,
+                ..staged.clone()
+            }),
+            "blue stops as soon as production traffic is on green: no instant rollback to blue after the last shift (a rollback then has to start blue's tasks again)",
+        ));
+    }
+    if staged.shifts > 1 && staged.step_bake_minutes > 1 {
+        out.push((
+            format!("bake between shifts {} min → 1 min", staged.step_bake_minutes),
+            "service deploymentConfiguration.linearConfiguration.stepBakeTimeInMinutes / canaryConfiguration.canaryBakeTimeInMinutes",
+            with(StagedShift {
+                step_bake_minutes: 1,
+                ..staged.clone()
+            }),
+            "alarms get a minute to catch a bad step before more production traffic moves to it",
         ));
     }
     out

@@ -115,6 +115,31 @@ async fn a_blue_green_deployment_is_followed_stage_by_stage() {
     );
 }
 
+/// The last shift can land on the very poll that sees the outcome: the weights are read then
+/// too, so the account ends with production on green, not on the canary's share.
+#[tokio::test]
+async fn the_weights_at_the_outcome_are_reported() {
+    let in_progress = |stage| sd("IN_PROGRESS").stage(stage);
+    let script = Script::new(vec![
+        frame(both(false))
+            .sd(in_progress("PRODUCTION_TRAFFIC_SHIFT"))
+            .weights(75, 25)
+            .hold(2),
+        frame(both(true))
+            .sd(sd("SUCCESSFUL").stage("CLEAN_UP"))
+            .weights(0, 100),
+    ]);
+    {
+        let mut s = script.lock().unwrap();
+        s.api = Api::Present;
+        s.blue_green = Some(0);
+    }
+    let watched = run(&script, ours_via_api(), fast()).await;
+    assert!(watched.outcome.is_success(), "{:?}", watched.outcome);
+    let production: Vec<Option<f64>> = green_shares(&watched).into_iter().map(|s| s.0).collect();
+    assert_eq!(production, [Some(25.0), Some(100.0)]);
+}
+
 /// A rolling service reads no rules: DescribeRules is only for strategies that move traffic.
 #[tokio::test]
 async fn a_rolling_deployment_reads_no_traffic_weights() {

@@ -3,8 +3,9 @@
 //! time goes, and set against the milestones the watch saw once the roll is over.
 
 use deploy_sdk::deploy::Prepared;
+use deploy_sdk::strategy::StrategySettings;
 use deploy_sdk::time_budget::{
-    ActualMilestones, Estimates, Prediction, RollSettings, predict, read_settings,
+    ActualMilestones, Estimates, Prediction, RollSettings, predict, read_settings, staged_shift,
 };
 
 use super::context::Deploy;
@@ -13,10 +14,14 @@ use crate::config::Settings;
 
 /// What the settings do not say, for where the deploy goes.
 pub fn estimates(settings: &Settings) -> Estimates {
-    if settings.local.is_some() {
+    let platform = if settings.local.is_some() {
         Estimates::local()
     } else {
         Estimates::aws()
+    };
+    Estimates {
+        minute: crate::local_ecs::minute(settings),
+        ..platform
     }
 }
 
@@ -31,6 +36,16 @@ impl Deploy<'_> {
             self.args.desired_count,
         )
         .await;
+        let read = read.map(|mut settings| {
+            // `--strategy` switches the service with this very UpdateService.
+            if let Some(update) = &self.strategy_update {
+                let mut strategy = StrategySettings::of(&prepared.service);
+                strategy.strategy = update.strategy.clone();
+                strategy.bake_minutes = update.bake_minutes.unwrap_or(strategy.bake_minutes);
+                settings.staged = staged_shift(&strategy);
+            }
+            settings
+        });
         let predicted = read
             .map_err(|e| e.to_string())
             .and_then(|s| predict(&s, &estimates(self.settings)).map_err(|e| e.to_string()));

@@ -193,11 +193,22 @@ pub struct BudgetSettingsJson {
     pub grace_period_seconds: f64,
     pub deregistration_delay_seconds: f64,
     pub stop_timeout_seconds: f64,
+    /// Blue/green, linear, canary: production shifts and the bakes (in the service's
+    /// minutes); null for rolling.
+    pub staged: Option<StagedJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StagedJson {
+    pub shifts: u32,
+    pub step_bake_minutes: u32,
+    pub bake_minutes: u32,
 }
 
 #[derive(Debug, Serialize)]
 pub struct CauseJson {
-    /// task_start, health_checks, deregistration_delay, stopping, outcome_seen.
+    /// task_start, health_checks, deregistration_delay, stopping, outcome_seen, step_bakes,
+    /// bake_time.
     pub cause: &'static str,
     pub seconds: f64,
     pub reason: String,
@@ -252,6 +263,11 @@ impl BudgetJson {
                 grace_period_seconds: s.grace_period.as_secs_f64(),
                 deregistration_delay_seconds: s.deregistration_delay.as_secs_f64(),
                 stop_timeout_seconds: s.stop_timeout.as_secs_f64(),
+                staged: s.staged.as_ref().map(|st| StagedJson {
+                    shifts: st.shifts,
+                    step_bake_minutes: st.step_bake_minutes,
+                    bake_minutes: st.bake_minutes,
+                }),
             }),
             causes: p
                 .causes
@@ -292,6 +308,8 @@ fn cause_name(cause: Cause) -> &'static str {
         Cause::DeregistrationDelay => "deregistration_delay",
         Cause::Stopping => "stopping",
         Cause::OutcomeSeen => "outcome_seen",
+        Cause::StepBakes => "step_bakes",
+        Cause::BakeTime => "bake_time",
     }
 }
 

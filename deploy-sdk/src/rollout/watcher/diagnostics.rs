@@ -22,8 +22,9 @@ const DIAGNOSTICS_DEADLINE: Duration = Duration::from_secs(5);
 const REASONS_DEADLINE: Duration = Duration::from_secs(2);
 
 impl Watcher {
-    /// Stopped tasks, target health and the deregistration delay, each best effort: none once
-    /// the outcome is a success, only the stopped tasks' reasons (briefly) for a failure.
+    /// Stopped tasks, traffic weights, target health and the deregistration delay, each best
+    /// effort: only the weights once the outcome is a success, the weights and the stopped
+    /// tasks' reasons (briefly) for a failure.
     /// Returns whether targets of another deployment are draining.
     pub(super) async fn diagnose(
         &mut self,
@@ -58,10 +59,11 @@ impl Watcher {
                 Err(err) => report(Diagnostic::StoppedTasks, &err, draft),
             }
         }
+        // Also at the outcome: where the last shift (or a rollback) left production traffic.
+        self.traffic_weights(clients, draft).await;
         if outcome.is_some() {
             return false;
         }
-        self.traffic_weights(clients, draft).await;
         if matches!(health, Health::NotWatched) {
             health = self.target_health(clients, service, table, draft).await;
         }
