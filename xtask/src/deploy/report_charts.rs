@@ -85,16 +85,15 @@ pub fn stages(report: &Report, axis: &Axis) -> String {
             secs(stage.started_at_seconds),
             secs(stage.started_at_seconds + stage.seconds)
         );
-        body += &lane_label(y + BAR / 2.0, &stage.name, "");
-        body += &rect(
-            &format!("stage-bar c{}", i % PALETTE),
-            x0,
+        let class = format!("stage-bar c{}", i % PALETTE);
+        body += &labelled_bar(
             y,
-            x1 - x0,
-            BAR,
+            (x0, x1),
+            &stage.name,
+            &class,
             &title,
+            &secs(stage.seconds),
         );
-        body += &bar_text(x1, y + BAR / 2.0, &secs(stage.seconds));
         y += ROW;
     }
     if let Some(gate) = &report.test_traffic_gate
@@ -125,6 +124,20 @@ pub fn stages(report: &Report, axis: &Axis) -> String {
         y += ROW;
     }
     chart("stages", "Stages of the deploy", axis, y, &body)
+}
+
+/// A lane: its label, a bar from x0 to x1 (hover: `title`) and `value` after the bar.
+fn labelled_bar(
+    y: f64,
+    (x0, x1): (f64, f64),
+    label: &str,
+    class: &str,
+    title: &str,
+    value: &str,
+) -> String {
+    lane_label(y + BAR / 2.0, label, "")
+        + &rect(class, x0, y, x1 - x0, BAR, title)
+        + &bar_text(x1, y + BAR / 2.0, value)
 }
 
 fn bar_text(x: f64, y: f64, text: &str) -> String {
@@ -474,16 +487,8 @@ pub fn lifecycle(report: &Report, axis: &Axis) -> String {
             secs(took),
             secs(stage.started_at_seconds)
         );
-        body += &lane_label(y + BAR / 2.0, &stage.name, "");
-        body += &rect(
-            &format!("lifecycle-stage c{}", i % PALETTE),
-            x0,
-            y,
-            x1 - x0,
-            BAR,
-            &title,
-        );
-        body += &bar_text(x1, y + BAR / 2.0, &secs(took));
+        let class = format!("lifecycle-stage c{}", i % PALETTE);
+        body += &labelled_bar(y, (x0, x1), &stage.name, &class, &title, &secs(took));
     }
     if report.lifecycle_stages.is_empty() {
         body += &empty_note(14.0, "no lifecycle stage seen");
