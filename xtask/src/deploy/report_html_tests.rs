@@ -108,7 +108,9 @@ fn strings_from_aws_are_escaped() {
     );
     assert!(page.contains("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"));
     assert!(
-        page.contains("&lt;b&gt;hello&lt;/b&gt;) has reached a steady state &amp; &#x27;more&#x27;")
+        page.contains(
+            "&lt;b&gt;hello&lt;/b&gt;) has reached a steady state &amp; &#x27;more&#x27;"
+        )
     );
     assert_eq!(
         page.matches(r#"class="event-mark service-event""#).count(),
