@@ -331,6 +331,54 @@ fn a_dry_run_changes_nothing() {
     })
 }
 
+/// `cargo xtask plan`: the budget of the local service's settings (1 s deregistration delay,
+/// 2 tasks, 100/200), in text and JSON, and nothing registered or updated.
+#[test]
+fn plan_predicts_the_roll_from_the_services_settings_and_changes_nothing() {
+    with_stack(|stack| {
+        let up = stack.xtask(&["local", "up"]);
+        assert_eq!(up.code, Some(0), "{}", up.stderr);
+        let before = snapshot(stack);
+        let text = stack.xtask(&["plan", "--local"]);
+        assert_eq!(text.code, Some(0), "{}\n{}", text.stdout, text.stderr);
+        assert!(
+            text.stdout.contains("roll budget: about "),
+            "{}",
+            text.stdout
+        );
+        let json = stack.xtask(&[
+            "plan",
+            "--local",
+            "--output",
+            "json",
+            "--desired-count",
+            "4",
+        ]);
+        assert_eq!(json.code, Some(0), "{}\n{}", json.stdout, json.stderr);
+        let plan = json.report();
+        assert_eq!(plan["service"], "dev-cluster/hello-ecs", "{plan:#}");
+        let settings = &plan["budget"]["settings"];
+        assert_eq!(settings["desired"], 4, "{plan:#}");
+        assert_eq!(settings["deregistration_delay_seconds"], 1.0, "{plan:#}");
+        assert_eq!(settings["maximum_percent"], 200, "{plan:#}");
+        let predicted = plan["budget"]["predicted_seconds"]
+            .as_f64()
+            .expect("predicted");
+        let phases = plan["budget"]["phases"].as_array().expect("phases");
+        assert_eq!(
+            phases.last().map(|p| &p["predicted_seconds"]),
+            Some(&plan["budget"]["predicted_seconds"])
+        );
+        assert!(predicted > 0.0 && predicted < 60.0, "{plan:#}");
+        assert!(plan["suggestions"].is_array(), "{plan:#}");
+        assert_eq!(
+            snapshot(stack),
+            before,
+            "plan registered or updated something"
+        );
+    })
+}
+
 #[test]
 fn bad_configuration_exits_2_naming_what_is_wrong() {
     with_stack(|stack| {

@@ -83,3 +83,12 @@ mod tests {
         }
     }
 }
+
+/// `--output` of the commands that can report as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Progress and a summary for people.
+    Text,
+    /// A machine-readable report on stdout; progress goes to stderr.
+    Json,
+}

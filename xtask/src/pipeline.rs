@@ -9,22 +9,14 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
 use crate::codebuild::{self, CodebuildArgs};
 use crate::config::TargetArgs;
 use crate::failure::{self, Failure};
-use crate::out::{errln, outln};
+use crate::out::{Output, errln, outln};
 use crate::util::{output, project_root};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// Progress and a summary for people.
-    Text,
-    /// A JSON report on stdout (stages, build phases, the deploy's report); progress on stderr.
-    Json,
-}
 
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
@@ -36,7 +28,8 @@ pub struct PipelineArgs {
     /// The buildspec [default: buildspec.yml at the workspace root].
     #[arg(long, value_name = "FILE")]
     pub buildspec: Option<PathBuf>,
-    /// `text`, or `json` for a report on stdout.
+    /// `text`, or `json` for a report on stdout (stages, build phases, the deploy's report;
+    /// progress on stderr).
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }

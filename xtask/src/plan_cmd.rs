@@ -5,12 +5,13 @@
 use anyhow::Result;
 use clap::Args;
 use deploy_sdk::service::describe_service;
-use deploy_sdk::time_budget::{Suggestion, predict, read_settings, secs, suggest};
+use deploy_sdk::time_budget::{Prediction, Suggestion, predict, read_settings, secs, suggest};
+use serde::Serialize;
 
 use crate::config::TargetArgs;
 use crate::connect::connect;
-use crate::deploy::{estimates, prediction_lines};
-use crate::out::outln;
+use crate::deploy::{BudgetJson, estimates, prediction_lines};
+use crate::out::{Output, outln};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -19,6 +20,28 @@ pub struct PlanArgs {
     /// Predict for this desired count instead of the service's.
     #[arg(long)]
     desired_count: Option<i32>,
+    /// `text`, or `json`: `{service, task_definition, budget, suggestions}` on stdout, the
+    /// budget as a deploy's JSON report has it.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+/// `cargo xtask plan --output json`.
+#[derive(Debug, Serialize)]
+struct PlanJson {
+    service: String,
+    task_definition: String,
+    budget: BudgetJson,
+    suggestions: Vec<SuggestionJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct SuggestionJson {
+    change: String,
+    how: &'static str,
+    saves_seconds: f64,
+    predicted_seconds: f64,
+    trade_off: &'static str,
 }
 
 /// `cargo xtask plan`.
@@ -44,22 +67,57 @@ pub fn run(args: PlanArgs) -> Result<()> {
         )
         .await?;
         let estimates = estimates(&settings);
-        outln!("service {target}, task definition {arn}");
         let prediction = predict(&roll, &estimates)?;
-        for line in prediction_lines(&prediction) {
-            outln!("{line}");
+        let found = suggest(&roll, &estimates);
+        match args.output {
+            Output::Json => print_json(target.to_string(), arn, &prediction, &found)?,
+            Output::Text => {
+                outln!("service {target}, task definition {arn}");
+                print_text(&prediction, &found);
+            }
         }
-        let m = &prediction.milestones;
-        outln!(
-            "  milestones since UpdateService: new tasks running {}, healthy {}, old tasks gone {}, completed {}",
-            secs(m.new_running),
-            secs(m.new_healthy),
-            secs(m.old_gone),
-            secs(m.completed)
-        );
-        print_suggestions(&suggest(&roll, &estimates));
         Ok(())
     })
+}
+
+fn print_text(prediction: &Prediction, found: &[Suggestion]) {
+    for line in prediction_lines(prediction) {
+        outln!("{line}");
+    }
+    let m = &prediction.milestones;
+    outln!(
+        "  milestones since UpdateService: new tasks running {}, healthy {}, old tasks gone {}, completed {}",
+        secs(m.new_running),
+        secs(m.new_healthy),
+        secs(m.old_gone),
+        secs(m.completed)
+    );
+    print_suggestions(found);
+}
+
+fn print_json(
+    service: String,
+    task_definition: &str,
+    prediction: &Prediction,
+    found: &[Suggestion],
+) -> Result<()> {
+    let plan = PlanJson {
+        service,
+        task_definition: task_definition.to_owned(),
+        budget: BudgetJson::of(prediction),
+        suggestions: found
+            .iter()
+            .map(|s| SuggestionJson {
+                change: s.change.clone(),
+                how: s.how,
+                saves_seconds: s.saves,
+                predicted_seconds: s.predicted,
+                trade_off: s.trade_off,
+            })
+            .collect(),
+    };
+    outln!("{}", serde_json::to_string_pretty(&plan)?);
+    Ok(())
 }
 
 fn print_suggestions(found: &[Suggestion]) {

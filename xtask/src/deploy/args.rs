@@ -3,14 +3,7 @@
 use clap::{Args, ValueEnum};
 
 use crate::config::TargetArgs;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// Progress and a summary for people.
-    Text,
-    /// A machine-readable report on stdout; progress goes to stderr.
-    Json,
-}
+pub use crate::out::Output;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Builder {

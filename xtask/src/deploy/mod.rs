@@ -31,6 +31,7 @@ pub use args::DeployArgs;
 use args::{Builder, Output};
 pub use budget::{estimates, prediction_lines};
 use context::{Deploy, ImageToDeploy};
+pub use report::BudgetJson;
 use report::{ImageReport, Report, print_summary};
 pub use strategy_args::StrategyName;
 
