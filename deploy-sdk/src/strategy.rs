@@ -197,20 +197,25 @@ impl StrategySettings {
     /// steps and the bake time after the last. A deployment cannot succeed sooner.
     pub fn planned_wait_minutes(&self) -> i64 {
         let between_steps = self.production_steps().len().saturating_sub(1) as i64;
-        let step_bake = match &self.strategy {
-            Strategy::Linear {
-                step_bake_minutes, ..
-            } => i64::from((*step_bake_minutes).max(0)),
-            Strategy::Canary {
-                canary_bake_minutes,
-                ..
-            } => i64::from((*canary_bake_minutes).max(0)),
-            Strategy::Rolling | Strategy::BlueGreen => 0,
-        };
         if self.is_rolling() {
             return 0;
         }
-        between_steps * step_bake + i64::from(self.bake_minutes)
+        between_steps * i64::from(self.step_bake_minutes()) + i64::from(self.bake_minutes)
+    }
+
+    /// Minutes between two production shifts: linear's step bake, the canary's bake (0 for
+    /// blue/green and rolling, which shift once or not at all).
+    pub fn step_bake_minutes(&self) -> i32 {
+        match &self.strategy {
+            Strategy::Linear {
+                step_bake_minutes, ..
+            } => (*step_bake_minutes).max(0),
+            Strategy::Canary {
+                canary_bake_minutes,
+                ..
+            } => (*canary_bake_minutes).max(0),
+            Strategy::Rolling | Strategy::BlueGreen => 0,
+        }
     }
 
     /// Minutes PAUSE hooks may hold a deployment before their timeout acts (one wait per

@@ -90,7 +90,7 @@ fn print_table(strategy: StrategyName, runs: &[Run]) {
         strategy,
         runs.len()
     );
-    // Every stage any round saw, in the order first seen.
+    // Every stage any round saw, in ECS's order (unknown names last).
     let mut names: Vec<String> = Vec::new();
     for run in runs {
         for (name, _) in stages(run) {
@@ -99,6 +99,13 @@ fn print_table(strategy: StrategyName, runs: &[Run]) {
             }
         }
     }
+    let order = |name: &String| {
+        deploy_sdk::rollout::LIFECYCLE_STAGES
+            .iter()
+            .position(|s| s == name)
+            .unwrap_or(usize::MAX)
+    };
+    names.sort_by_key(order);
     let mut header = format!("{:<30}", "stage");
     for round in 1..=runs.len() {
         header.push_str(&format!(" {:>8}", format!("round {round}")));

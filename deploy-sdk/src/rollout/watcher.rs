@@ -180,6 +180,10 @@ struct Watcher {
     strategy: Option<StrategySettings>,
     last_stage: StageState,
     last_weights: Vec<RuleWeights>,
+    /// When the current lifecycle stage and the last production shift began (as first seen,
+    /// less one interval): the bakes end a known time after them.
+    stage_since: Option<Instant>,
+    shifted_since: Option<Instant>,
 }
 
 impl Watcher {
@@ -206,6 +210,8 @@ impl Watcher {
             strategy: None,
             last_stage: StageState::default(),
             last_weights: Vec::new(),
+            stage_since: None,
+            shifted_since: None,
         }
     }
 
@@ -305,7 +311,12 @@ impl Watcher {
             let outcome = self.with_stopped_tasks(outcome, &commit.stopped_tasks);
             events.push(RolloutEvent::Outcome(outcome));
         }
-        let signal = self.signal(&table, changed, draining_old, polled_at);
+        let mut signal = self.signal(&table, changed, draining_old, polled_at);
+        let bake_eta = self.bake_eta(commit.stage.as_ref(), commit.weights.is_some(), polled_at);
+        signal.eta = match (signal.eta, bake_eta) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         commit.table = table;
         Ok(Polled {
             events,
@@ -535,6 +546,42 @@ impl Watcher {
     }
 }
 
+impl Watcher {
+    /// When a bake should end by design, so the planner polls around it and sees the next
+    /// stage (or shift) within its shortest interval: the end of BAKE_TIME, and during a
+    /// linear or canary PRODUCTION_TRAFFIC_SHIFT the next shift. `stage` and `shifted` are
+    /// this poll's news (a new stage or hook state; changed weights).
+    fn bake_eta(
+        &mut self,
+        stage: Option<&StageState>,
+        shifted: bool,
+        polled_at: Instant,
+    ) -> Option<Instant> {
+        // Seen up to one interval after it began.
+        let began = polled_at
+            .checked_sub(self.last_interval)
+            .unwrap_or(polled_at);
+        if stage.is_some_and(|s| s.stage != self.last_stage.stage) {
+            self.stage_since = Some(began);
+        }
+        if shifted {
+            self.shifted_since = Some(began);
+        }
+        let strategy = self.strategy.as_ref()?;
+        let current = stage.unwrap_or(&self.last_stage).stage.as_deref();
+        let (since, minutes) = match current {
+            Some("BAKE_TIME") => (self.stage_since?, strategy.bake_minutes),
+            Some("PRODUCTION_TRAFFIC_SHIFT") if strategy.step_bake_minutes() > 0 => (
+                self.shifted_since.or(self.stage_since)?,
+                strategy.step_bake_minutes(),
+            ),
+            _ => return None,
+        };
+        let minutes = u32::try_from(minutes).unwrap_or(0);
+        Some(since + self.options.minute.saturating_mul(minutes))
+    }
+}
+
 /// What a watch in `mode` judges by.
 fn judged_by(mode: &Mode) -> JudgedBy {
     match mode {
@@ -543,5 +590,108 @@ fn judged_by(mode: &Mode) -> JudgedBy {
         Mode::Undecided => JudgedBy::DeploymentTable {
             why: "no poll was answered".into(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::ServiceRef;
+    use crate::strategy::{Strategy, StrategySettings};
+
+    fn watcher(strategy: Strategy, bake_minutes: i32) -> Watcher {
+        let started = StartedDeployment {
+            service: ServiceRef {
+                cluster: "c".into(),
+                service: "s".into(),
+            },
+            deployment_id: "ecs-svc/1".into(),
+            task_definition: "td:2".into(),
+            previous_task_definition: Some("td:1".into()),
+            created_at: SystemTime::now(),
+            is_new: true,
+            ecs_rolls_back: true,
+            alarm_names: Vec::new(),
+            service_deployment_arn: None,
+            stop_rollback: false,
+        };
+        let options = WatchOptions {
+            minute: Duration::from_secs(1),
+            ..WatchOptions::default()
+        };
+        let mut w = Watcher::new(started, options);
+        w.strategy = Some(StrategySettings {
+            strategy,
+            bake_minutes,
+            hooks: Vec::new(),
+            rules: Vec::new(),
+        });
+        w.last_interval = Duration::from_secs(2);
+        w
+    }
+
+    fn at(stage: &str) -> StageState {
+        StageState {
+            stage: Some(stage.into()),
+            hooks: Vec::new(),
+        }
+    }
+
+    /// The planner is told when a bake ends (the stage or shift began at most one interval
+    /// before it was seen), so the next stage is seen within its shortest interval.
+    #[test]
+    fn bakes_end_a_known_time_after_they_began() {
+        let canary = Strategy::Canary {
+            canary_percent: 25.0,
+            canary_bake_minutes: 8,
+        };
+        let mut w = watcher(canary, 3);
+        let t0 = Instant::now();
+        let seen = |w: &mut Watcher, stage: Option<StageState>, shifted: bool, t: Instant| {
+            let eta = w.bake_eta(stage.as_ref(), shifted, t);
+            if let Some(stage) = stage {
+                w.last_stage = stage;
+            }
+            eta
+        };
+        let secs = Duration::from_secs;
+        assert_eq!(seen(&mut w, Some(at("SCALE_UP")), false, t0), None);
+        // The canary's shift seen at t0+10: the next shift 8 "minutes" after t0+8.
+        let shift = seen(
+            &mut w,
+            Some(at("PRODUCTION_TRAFFIC_SHIFT")),
+            true,
+            t0 + secs(10),
+        );
+        assert_eq!(shift, Some(t0 + secs(16)));
+        // Later polls in the same stage keep that time.
+        assert_eq!(
+            seen(&mut w, None, false, t0 + secs(12)),
+            Some(t0 + secs(16))
+        );
+        // BAKE_TIME seen at t0+20: it ends 3 "minutes" after t0+18.
+        assert_eq!(
+            seen(&mut w, Some(at("BAKE_TIME")), true, t0 + secs(20)),
+            Some(t0 + secs(21))
+        );
+        assert_eq!(
+            seen(&mut w, Some(at("CLEAN_UP")), false, t0 + secs(22)),
+            None
+        );
+        // Blue/green shifts once: nothing to wait for in PRODUCTION_TRAFFIC_SHIFT.
+        let mut bg = watcher(Strategy::BlueGreen, 0);
+        assert_eq!(
+            seen(
+                &mut bg,
+                Some(at("PRODUCTION_TRAFFIC_SHIFT")),
+                true,
+                t0 + secs(10)
+            ),
+            None
+        );
+        // A rolling service has no bake.
+        let mut rolling = watcher(Strategy::Rolling, 0);
+        rolling.strategy = None;
+        assert_eq!(seen(&mut rolling, Some(at("BAKE_TIME")), false, t0), None);
     }
 }

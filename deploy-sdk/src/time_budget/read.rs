@@ -9,7 +9,7 @@ use aws_sdk_ecs::types::{Service, TaskDefinition};
 use super::{RollSettings, StagedShift};
 use crate::Clients;
 use crate::error::{Error, Result};
-use crate::strategy::{Strategy, StrategySettings};
+use crate::strategy::StrategySettings;
 use crate::targets;
 
 /// ELBv2's defaults for an HTTP target group.
@@ -97,21 +97,13 @@ pub fn service_settings(
 
 /// The staged shift of a blue/green, linear or canary service (None: rolling).
 pub fn staged_shift(strategy: &StrategySettings) -> Option<StagedShift> {
-    let step_bake = match &strategy.strategy {
-        Strategy::Rolling => return None,
-        Strategy::BlueGreen => 0,
-        Strategy::Linear {
-            step_bake_minutes, ..
-        } => *step_bake_minutes,
-        Strategy::Canary {
-            canary_bake_minutes,
-            ..
-        } => *canary_bake_minutes,
-    };
+    if strategy.is_rolling() {
+        return None;
+    }
     let minutes = |m: i32| u32::try_from(m).unwrap_or(0);
     Some(StagedShift {
         shifts: u32::try_from(strategy.production_steps().len()).unwrap_or(1),
-        step_bake_minutes: minutes(step_bake),
+        step_bake_minutes: minutes(strategy.step_bake_minutes()),
         bake_minutes: minutes(strategy.bake_minutes),
     })
 }
