@@ -391,11 +391,12 @@ pub fn stop(state_dir: &Path) -> Result<bool> {
         repair(state_dir, &|_| {});
         return Ok(false);
     };
+    let process = pid;
     let pid = pid.to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut killed = false;
-    // Its lock is released when it has exited (a zombie holds no files).
+    // Its lock is released when it exits (a zombie holds no files).
     while holder(state_dir).is_some() {
         if Instant::now() > deadline && !killed {
             let _ = Command::new("kill").args(["-KILL", &pid]).status();
@@ -406,13 +407,42 @@ pub fn stop(state_dir: &Path) -> Result<bool> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The lock can be released a moment before the process is gone (on a busy machine, long
+    // enough to see): "stopped" means gone. Bounded, and never a signal on this pid alone (it
+    // could be another process's by now).
+    let gone_by = Instant::now() + Duration::from_secs(5);
+    while process_exists(process) && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     repair(state_dir, &|_| {});
     Ok(true)
+}
+
+/// Whether process `pid` exists and has not exited (a zombie has: only its parent's wait is
+/// left).
+fn process_exists(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_exists_until_it_has_exited() {
+        assert!(process_exists(std::process::id()));
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited but not yet waited for: a zombie, gone as far as `local down` cares.
+        while process_exists(pid) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.wait().unwrap();
+        assert!(!process_exists(pid));
+    }
 
     #[test]
     fn task_logs_are_read_as_container_and_path_bytes() {
