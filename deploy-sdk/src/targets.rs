@@ -18,7 +18,7 @@ use crate::service::{DeploymentSnapshot, ServiceRef};
 pub use crate::tasks::{describe_tasks, list_tasks, task_deployment};
 
 /// Targets of one deployment in one target group, by state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TargetCounts {
     /// Registering or first checks running.
     pub initial: u32,

@@ -5,6 +5,7 @@
 //! only changes), so a series is a step function: a value holds until the next point.
 
 use deploy_sdk::rollout::RolloutEvent;
+use deploy_sdk::targets::TargetCounts;
 use serde::Serialize;
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -38,12 +39,9 @@ pub struct TargetsPoint {
     pub target_group_arn: String,
     /// Null: targets whose task could not be matched to a deployment.
     pub deployment_id: Option<String>,
-    pub initial: u32,
-    pub healthy: u32,
-    pub unhealthy: u32,
-    pub draining: u32,
-    pub unused: u32,
-    pub unavailable: u32,
+    /// initial, healthy, unhealthy, draining, unused, unavailable.
+    #[serde(flatten)]
+    pub counts: TargetCounts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,12 +89,7 @@ impl Timeline {
                             at_seconds: at,
                             target_group_arn: group.target_group_arn.clone(),
                             deployment_id: deployment.clone(),
-                            initial: c.initial,
-                            healthy: c.healthy,
-                            unhealthy: c.unhealthy,
-                            draining: c.draining,
-                            unused: c.unused,
-                            unavailable: c.unavailable,
+                            counts: c.clone(),
                         });
                     }
                 }

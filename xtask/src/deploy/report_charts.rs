@@ -413,12 +413,12 @@ pub fn targets(report: &Report, axis: &Axis) -> String {
 /// One stretch of a lane: a rectangle per state, heights in proportion to the counts.
 fn target_segment(p: &TargetsPoint, label: &str, x0: f64, x1: f64, y: f64) -> String {
     let states = [
-        ("healthy", p.healthy),
-        ("initial", p.initial),
-        ("draining", p.draining),
-        ("unhealthy", p.unhealthy),
-        ("unused", p.unused),
-        ("unavailable", p.unavailable),
+        ("healthy", p.counts.healthy),
+        ("initial", p.counts.initial),
+        ("draining", p.counts.draining),
+        ("unhealthy", p.counts.unhealthy),
+        ("unused", p.counts.unused),
+        ("unavailable", p.counts.unavailable),
     ];
     let total: u32 = states.iter().map(|(_, n)| n).sum();
     if total == 0 {
