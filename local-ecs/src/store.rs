@@ -67,9 +67,7 @@ impl Store {
             .mode(FILE_MODE)
             .open(&lock_path)
             .with_context(|| format!("cannot open {}", lock_path.display()))?;
-        // SAFETY: flock on a file descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
+        if !lock_within(&lock, LOCK_WAIT) {
             bail!(
                 "the state directory {} is in use by another local-ecs; stop it or choose \
                  another --state-dir",
@@ -197,11 +195,54 @@ pub fn task_dir(state_dir: &Path, task_id: &str) -> PathBuf {
     state_dir.join("tasks").join(task_id)
 }
 
+/// How long opening a state directory waits for its lock: a local-ecs that just stopped may
+/// still have it held for a moment by a process forked elsewhere in the same program (a task
+/// being started inherits every descriptor until it execs).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes the exclusive flock on `file`, retrying for up to `wait`.
+fn lock_within(file: &File, wait: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs::Permissions;
     use std::os::unix::fs::PermissionsExt;
+
+    /// A process forked elsewhere in the program holds a copy of the lock's descriptor until
+    /// it execs: a restart right after a stop waits for it instead of failing.
+    #[test]
+    fn a_lock_held_a_moment_longer_by_a_copy_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let copy = store
+            .lock
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|f| f.try_clone().unwrap())
+            .unwrap();
+        store.release();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(copy);
+        });
+        assert!(Store::open(dir.path()).is_ok());
+        holder.join().unwrap();
+    }
 
     #[test]
     fn a_state_dir_is_locked_and_round_trips() {
