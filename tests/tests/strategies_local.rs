@@ -4,22 +4,10 @@
 //! come from the ServiceDeployment. One shared stack for the file; every test names its
 //! strategy, so they may run in any order.
 
+// The lifecycle stages, in ECS's order.
+use deploy_sdk::rollout::LIFECYCLE_STAGES as ORDER;
 use serde_json::Value;
 use tests::{Run, with_stack};
-
-/// The lifecycle stages, in ECS's order.
-const ORDER: [&str; 10] = [
-    "RECONCILE_SERVICE",
-    "PRE_SCALE_UP",
-    "SCALE_UP",
-    "POST_SCALE_UP",
-    "TEST_TRAFFIC_SHIFT",
-    "POST_TEST_TRAFFIC_SHIFT",
-    "PRODUCTION_TRAFFIC_SHIFT",
-    "POST_PRODUCTION_TRAFFIC_SHIFT",
-    "BAKE_TIME",
-    "CLEAN_UP",
-];
 
 fn show(run: &Run) -> String {
     format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr)

@@ -26,12 +26,13 @@ const ROLE: &str = "arn:aws:iam::000000000000:role/ecsInfrastructureRole";
 
 /// A blue/green stack: the production listener (default rule forwarding to the target group,
 /// the alternate one at weight 0) and a test listener on the same load balancer.
-struct BlueGreenStack {
-    stack: Stack,
-    alternate: String,
-    production_rule: String,
-    test_rule: String,
-    test_port: u16,
+pub(crate) struct BlueGreenStack {
+    pub(crate) stack: Stack,
+    pub(crate) alternate: String,
+    pub(crate) production_rule: String,
+    pub(crate) test_listener: String,
+    pub(crate) test_rule: String,
+    pub(crate) test_port: u16,
 }
 
 async fn default_rule(env: &Env, listener: &str) -> String {
@@ -51,7 +52,8 @@ async fn default_rule(env: &Env, listener: &str) -> String {
         .to_owned()
 }
 
-async fn blue_green_stack(env: &Env, name: &str) -> BlueGreenStack {
+/// Also the wire-shape scenario's blue/green stack (`wire_shapes/blue_green.rs`).
+pub(crate) async fn blue_green_stack(env: &Env, name: &str) -> BlueGreenStack {
     let stack = stack(env, name, 0).await;
     let alternate = env
         .elb
@@ -116,11 +118,13 @@ async fn blue_green_stack(env: &Env, name: &str) -> BlueGreenStack {
         .expect("CreateListener (test)");
     let test = &test.listeners()[0];
     let test_port = test.port().expect("a port") as u16;
-    let test_rule = default_rule(env, test.listener_arn().expect("ARN")).await;
+    let test_listener = test.listener_arn().expect("ARN").to_owned();
+    let test_rule = default_rule(env, &test_listener).await;
     BlueGreenStack {
         production_rule: default_rule(env, &production).await,
         stack,
         alternate,
+        test_listener,
         test_rule,
         test_port,
     }

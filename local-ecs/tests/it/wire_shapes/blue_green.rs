@@ -15,7 +15,7 @@ use aws_sdk_ecs::types::{
     ServiceDeployment, ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus as Status,
     StopServiceDeploymentStopType,
 };
-use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, RuleCondition, TargetTypeEnum};
+use aws_sdk_elasticloadbalancingv2::types::RuleCondition;
 
 use super::common::*;
 
@@ -31,74 +31,16 @@ struct Groups {
     test_rule: String,
 }
 
-async fn default_rule(env: &Env, listener: &str) -> String {
-    let rules = env.elb.describe_rules().listener_arn(listener).send().await;
-    rules
-        .expect("DescribeRules")
-        .rules()
-        .iter()
-        .find(|r| r.is_default() == Some(true))
-        .and_then(|r| r.rule_arn())
-        .expect("a default rule")
-        .to_owned()
-}
-
-/// A stack with an alternate target group (weight 0 on both listeners) and a test listener.
+/// A stack with an alternate target group (weight 0 on both listeners) and a test listener:
+/// the blue/green tests' stack.
 async fn groups(env: &Env) -> Groups {
-    let stack = stack(env, NAME, 0).await;
-    let created = env
-        .elb
-        .create_target_group()
-        .name(format!("{NAME}-alt"))
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id("vpc-local")
-        .target_type(TargetTypeEnum::Ip)
-        .health_check_path("/ping")
-        .health_check_interval_seconds(1)
-        .health_check_timeout_seconds(1)
-        .healthy_threshold_count(2)
-        .unhealthy_threshold_count(2)
-        .send()
-        .await
-        .expect("CreateTargetGroup");
-    let alternate = created.target_groups()[0]
-        .target_group_arn()
-        .expect("an ARN")
-        .to_owned();
-    let weighted = forward(&[(&stack.target_group_arn, 100), (&alternate, 0)]);
-    let listeners = env
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(&stack.load_balancer_arn)
-        .send()
-        .await
-        .expect("DescribeListeners");
-    let production = listeners.listeners()[0].listener_arn().expect("an ARN");
-    env.elb
-        .modify_listener()
-        .listener_arn(production)
-        .default_actions(weighted.clone())
-        .send()
-        .await
-        .expect("ModifyListener");
-    let test = env
-        .elb
-        .create_listener()
-        .load_balancer_arn(&stack.load_balancer_arn)
-        .protocol(ProtocolEnum::Http)
-        .port(8081)
-        .default_actions(weighted)
-        .send()
-        .await
-        .expect("CreateListener (test)");
-    let test_listener = test.listeners()[0].listener_arn().expect("an ARN");
+    let bg = crate::blue_green::blue_green_stack(env, NAME).await;
     Groups {
-        production_rule: default_rule(env, production).await,
-        test_rule: default_rule(env, test_listener).await,
-        test_listener: test_listener.to_owned(),
-        blue: stack.target_group_arn,
-        alternate,
+        blue: bg.stack.target_group_arn,
+        alternate: bg.alternate,
+        production_rule: bg.production_rule,
+        test_listener: bg.test_listener,
+        test_rule: bg.test_rule,
     }
 }
 
